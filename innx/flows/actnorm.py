@@ -1,0 +1,53 @@
+"""ActNorm: a per-feature affine map, initialised from the first training batch."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from innx.flows.base import InvertibleModule, check_input
+
+
+class ActNorm(InvertibleModule):
+    """``y = (x + loc) * exp(log_scale)``, per feature; ``logdet = sum(log_scale)``.
+
+    On the first forward pass in training mode the parameters are set so that this batch comes
+    out with zero mean and unit variance per feature (Kingma & Dhariwal 2018). The ``initialized``
+    flag is a buffer, so it is saved with the weights and a loaded model is not re-initialised.
+    Call :meth:`initialize` to do it explicitly from a batch of your choice.
+
+    >>> norm = ActNorm(4)
+    >>> y, logdet = norm(torch.randn(256, 4) * 3 + 1)   # training mode: initialises here
+    >>> bool(norm.initialized)
+    True
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.dim = dim
+        self.eps = eps
+        self.loc = nn.Parameter(torch.zeros(dim))
+        self.log_scale = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    @torch.no_grad()
+    def initialize(self, x: Tensor) -> None:
+        """Set ``loc`` and ``log_scale`` so that ``x`` (batch, dim) maps to zero mean, unit std."""
+        check_input(x, self.dim)
+        std = x.std(dim=0, unbiased=False) if x.shape[0] > 1 else torch.ones_like(x[0])
+        self.loc.copy_(-x.mean(dim=0))
+        self.log_scale.copy_(-torch.log(std + self.eps))
+        self.initialized.fill_(True)
+
+    def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if self.training and not bool(self.initialized):
+            self.initialize(x)
+        y = (x + self.loc) * torch.exp(self.log_scale)
+        return y, self.log_scale.sum().expand(x.shape[0])
+
+    def inverse(self, y: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        x = y * torch.exp(-self.log_scale) - self.loc
+        return x, -self.log_scale.sum().expand(y.shape[0])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"

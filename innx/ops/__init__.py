@@ -1,0 +1,1 @@
+"""The verbs of innx as plain functions; they take a progress callback and never print."""

@@ -1,0 +1,45 @@
+"""Save a model of :mod:`innx.flows` to a run directory and load it back, verified."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from innx.errors import RunError
+from innx.flows import CONFIGS, MODELS, InvarianceFlow, SemanticFlow
+from innx.store.runs import read_run, write_run
+
+Model = InvarianceFlow | SemanticFlow
+
+
+def save_model(model: Model, run_dir: str | Path, **manifest: Any) -> Path:
+    """Write ``model`` to ``run_dir``; ``manifest`` takes ``inputs``, ``seed``, ``metrics``, ``command``."""
+    return write_run(run_dir, model.state_dict(), model.kind, model.config.to_dict(), **manifest)
+
+
+def load_model(run_dir: str | Path, expected_kind: str | None = None) -> Model:
+    """Rebuild the model of a run directory in eval mode, after checking its weights' sha256."""
+    run = read_run(run_dir)
+    if run.kind not in MODELS:
+        raise RunError(
+            f"{run.path} holds a model of unknown kind {run.kind!r}; expected one of {sorted(MODELS)}"
+        )
+    if expected_kind is not None and run.kind != expected_kind:
+        raise RunError(
+            f"{run.path} holds a {run.kind} model, but a model of kind {expected_kind!r} is needed here"
+        )
+    try:
+        config = CONFIGS[run.kind].from_dict(run.config)
+    except TypeError as err:
+        raise RunError(
+            f"{run.path}/config.json does not describe a {run.kind} model: {err}"
+        ) from err
+    model: nn.Module = MODELS[run.kind](config)
+    try:
+        model.load_state_dict(run.tensors, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise RunError(f"the weights in {run.path} do not fit its config.json: {first}") from err
+    return model.eval()  # type: ignore[return-value]
