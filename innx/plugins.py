@@ -153,6 +153,15 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _provider(ep: EntryPoint) -> tuple[str, str]:
+    """Name and version of the distribution declaring ``ep``; ``"unknown"`` where its metadata
+    is too broken to say (such a plugin must not break discovery of the others)."""
+    try:
+        return ep.dist.name or "unknown", ep.dist.version or "unknown"  # type: ignore[union-attr]
+    except Exception:
+        return "unknown", "unknown"
+
+
 def _join(words: list[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
@@ -184,7 +193,8 @@ class Registry:
 
     @property
     def scans(self) -> int:
-        """How many times entry points were read (1 after any use, until :meth:`reset`)."""
+        """How many times this registry has read the entry points: once, then once more after each
+        :meth:`reset` that is followed by a use."""
         return self._scans
 
     @property
@@ -221,14 +231,7 @@ class Registry:
         slots: dict[str, dict[str, list[_Slot]]] = {group: {} for group in GROUPS}
         for group in GROUPS:
             for ep in entry_points(group=group):
-                dist = ep.dist
-                entry = PluginEntry(
-                    group=group,
-                    name=ep.name,
-                    value=ep.value,
-                    dist=dist.metadata["Name"] if dist is not None else "unknown",
-                    version=dist.version if dist is not None else "unknown",
-                )
+                entry = PluginEntry(group, ep.name, ep.value, *_provider(ep))
                 self._add(slots, _Slot(entry, self._enabled(entry), ep=ep))
         for entry, obj in self._registered:
             self._add(slots, _Slot(entry, self._enabled(entry), obj=obj))
@@ -242,7 +245,8 @@ class Registry:
 
     @staticmethod
     def _add(slots: dict[str, dict[str, list[_Slot]]], slot: _Slot) -> None:
-        """Add a candidate; a later one from the same distribution replaces the earlier one."""
+        """Add a candidate; a later one from the same distribution replaces the earlier one
+        (``importlib.metadata`` already drops a distribution shadowed on ``sys.path``)."""
         candidates = slots[slot.entry.group].setdefault(slot.entry.name, [])
         dist = _normalise(slot.entry.dist)
         candidates[:] = [s for s in candidates if _normalise(s.entry.dist) != dist]
@@ -338,7 +342,7 @@ class Registry:
             enabled = [s for s in candidates if s.enabled]
             if not enabled:
                 if candidates:
-                    dists = _join(sorted({s.entry.dist for s in candidates}))
+                    dists = _join(sorted({s.entry.dist for s in candidates}, key=str.lower))
                     raise PluginError(
                         f"{kind} '{name}' from {dists} is disabled by {ENV_VAR}={self._filter}; "
                         f"unset {ENV_VAR} or add {candidates[0].entry.dist} to it"
@@ -373,7 +377,7 @@ class Registry:
     @staticmethod
     def _duplicate_message(enabled: list[_Slot]) -> str:
         e = enabled[0].entry
-        labels = _join(sorted(s.entry.label for s in enabled))
+        labels = _join(sorted((s.entry.label for s in enabled), key=str.lower))
         both = "both " if len(enabled) == 2 else ""
         return f"{_KINDS[e.group]} '{e.name}' is provided by {both}{labels}; uninstall one of them"
 
@@ -392,6 +396,7 @@ class Registry:
         """Mark the loaded plugin ``name`` as unusable, e.g. a command plugin that is not a
         command. From then on :meth:`load` raises a :class:`PluginError` built from ``reason``
         (a phrase such as ``"is a str, not a function"``) and the plugin is reported as failed."""
+        self._check_group(group)
         with self._lock:
             for slot in self._state()[group].get(name, []):
                 if slot.enabled and slot.error is None:
@@ -402,44 +407,38 @@ class Registry:
                     )
                     slot.obj = _MISSING
 
-    def _statuses(self, *, include_unloaded: bool) -> list[PluginStatus]:
+    def _statuses(self) -> list[PluginStatus]:
+        """The status of every entry whose fate is known (not of plugins not yet asked for)."""
         out: list[PluginStatus] = []
         with self._lock:
             state = self._state()
             for group in GROUPS:
                 for name in sorted(state[group]):
-                    candidates = state[group][name]
+                    candidates = sorted(state[group][name], key=lambda s: _normalise(s.entry.dist))
                     enabled = [s for s in candidates if s.enabled]
                     duplicate = self._duplicate_message(enabled) if len(enabled) > 1 else None
-                    for slot in sorted(candidates, key=lambda s: _normalise(s.entry.dist)):
-                        status = self._status(slot, duplicate)
-                        if status is not None or include_unloaded:
-                            out.append(status or PluginStatus(slot.entry, "ok"))
+                    for slot in candidates:
+                        if not slot.enabled:
+                            out.append(PluginStatus(slot.entry, "disabled"))
+                        elif duplicate is not None:
+                            out.append(PluginStatus(slot.entry, "duplicate", duplicate))
+                        elif slot.error is not None:
+                            out.append(PluginStatus(slot.entry, "failed", slot.error))
+                        elif slot.obj is not _MISSING:
+                            out.append(PluginStatus(slot.entry, "ok"))
         return out
-
-    @staticmethod
-    def _status(slot: _Slot, duplicate: str | None) -> PluginStatus | None:
-        if not slot.enabled:
-            return PluginStatus(slot.entry, "disabled")
-        if duplicate is not None:
-            return PluginStatus(slot.entry, "duplicate", duplicate)
-        if slot.error is not None:
-            return PluginStatus(slot.entry, "failed", slot.error)
-        if slot.obj is not _MISSING:
-            return PluginStatus(slot.entry, "ok")
-        return None  # not loaded yet
 
     def report(self) -> list[PluginStatus]:
         """Load every enabled plugin of every group and say what became of each entry, in
         :data:`GROUPS` order, then by name and distribution. Never raises for a plugin."""
         for group in GROUPS:
             self.load_all(group)
-        return self._statuses(include_unloaded=True)
+        return self._statuses()
 
     def failures(self) -> list[PluginStatus]:
         """Entries known so far to be unusable: ``failed`` (tried and broken) or ``duplicate``.
         Plugins not asked for yet are not imported; call :meth:`report` for the full picture."""
-        return [s for s in self._statuses(include_unloaded=False) if s.error is not None]
+        return [s for s in self._statuses() if s.error is not None]
 
     @staticmethod
     def _check_group(group: str) -> None:

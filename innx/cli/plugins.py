@@ -21,6 +21,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -32,14 +33,12 @@ _STYLES = {"ok": "green", "failed": "bold red", "duplicate": "bold red", "disabl
 
 def _table(statuses: list[PluginStatus], selection: str | None) -> Table:
     table = Table(
-        "group",
-        "name",
-        "distribution",
-        "version",
-        "status",
-        "error",
+        box=box.SIMPLE_HEAD,
         caption=f"INNX_PLUGINS={selection}" if selection else None,
     )
+    for header in ("group", "name", "distribution", "version", "status"):
+        table.add_column(header, no_wrap=True)
+    table.add_column("error", overflow="fold")
     for s in statuses:
         e = s.entry
         table.add_row(
@@ -71,6 +70,8 @@ def plugins(
         typer.echo(json.dumps(report, indent=2))
         return
     console = Console(highlight=False)
+    if not console.is_terminal:  # a pipe or a file: one line per row, for grep and friends
+        console.width = 1000
     if statuses:
         console.print(_table(statuses, reg.selection))
     else:

@@ -1,0 +1,1 @@
+"""innx-hello: a template plugin that adds ``innx hello``."""

@@ -1,0 +1,70 @@
+"""Shared fixtures: plugins installed for real, without pip, into ``tmp_path``.
+
+A distribution is a module plus a ``NAME-VERSION.dist-info/`` folder holding ``METADATA`` and
+``entry_points.txt``; with that folder on ``sys.path`` (in-process) or ``PYTHONPATH``
+(subprocesses), ``importlib.metadata`` finds it exactly as it finds a pip-installed one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from innx.plugins import registry
+
+
+class Site:
+    """A folder that acts as a site-packages directory for the duration of one test."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def module(self, name: str, source: str) -> None:
+        """Write module ``name`` (a top-level ``.py`` file)."""
+        (self.root / f"{name}.py").write_text(textwrap.dedent(source))
+        importlib.invalidate_caches()
+
+    def dist(
+        self, name: str, entry_points: dict[str, dict[str, str]], version: str = "0.1"
+    ) -> None:
+        """Install distribution ``name`` declaring ``{group: {entry name: "module:attr"}}``."""
+        info = self.root / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        lines = []
+        for group, entries in entry_points.items():
+            lines.append(f"[{group}]")
+            lines += [f"{entry} = {target}" for entry, target in entries.items()]
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+        importlib.invalidate_caches()
+        registry().reset()  # as a fresh process would see it
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a subprocess that sees this site (and no INNX_* from outside)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH")]))
+        env.update(extra)
+        return env
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """An empty site on ``sys.path``; the registry is reset before and after, and the modules
+    imported from the site are forgotten, so tests do not see each other's plugins."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.delenv("INNX_PLUGINS", raising=False)
+    monkeypatch.delenv("INNX_DEBUG", raising=False)
+    registry().reset()
+    yield Site(root)
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(root)):
+            del sys.modules[name]
+    registry().reset()
