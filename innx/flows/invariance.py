@@ -22,7 +22,7 @@ from innx.flows.stack import flow_stack
 #: Named sizes of ``t``: ``paper`` is the paper's code; ``small`` trains in minutes on a CPU.
 INVARIANCE_PRESETS: dict[str, dict[str, int]] = {
     "paper": {"n_blocks": 20, "width": 1024, "depth": 2},
-    "small": {"n_blocks": 6, "width": 256, "depth": 2},
+    "small": {"n_blocks": 6, "width": 256, "depth": 2, "embed_depth": 2},
 }
 
 

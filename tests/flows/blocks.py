@@ -34,7 +34,9 @@ BLOCKS: dict[str, Builder] = {
     "coupling_atan": lambda dim, cond, seed: AffineCoupling(
         dim, cond, width=16, depth=1, clamp="atan", scale_bound=2.0
     ),
-    "coupling_inverse": lambda dim, cond, seed: Inverse(AffineCoupling(dim, cond, width=16, depth=2)),
+    "coupling_inverse": lambda dim, cond, seed: Inverse(
+        AffineCoupling(dim, cond, width=16, depth=2)
+    ),
     "flow_block": lambda dim, cond, seed: flow_block(dim, cond, width=16, depth=2, seed=seed),
     "flow_stack": lambda dim, cond, seed: flow_stack(dim, 3, cond, width=12, depth=2, seed=seed),
     "mixed": lambda dim, cond, seed: Sequential(
@@ -43,7 +45,14 @@ BLOCKS: dict[str, Builder] = {
 }
 
 #: Blocks whose output must change with the condition when they have one.
-CONDITIONAL = {"coupling_tanh", "coupling_atan", "coupling_inverse", "flow_block", "flow_stack", "mixed"}
+CONDITIONAL = {
+    "coupling_tanh",
+    "coupling_atan",
+    "coupling_inverse",
+    "flow_block",
+    "flow_stack",
+    "mixed",
+}
 
 
 @torch.no_grad()

@@ -37,7 +37,9 @@ def test_logdets_of_both_directions_cancel(name: str, dim: int, cond: int) -> No
     y, logdet = block(x, c)
     _, logdet_inverse = block.inverse(y, c)
     assert logdet.shape == (x.shape[0],)
-    torch.testing.assert_close(logdet + logdet_inverse, torch.zeros_like(logdet), atol=1e-10, rtol=0)
+    torch.testing.assert_close(
+        logdet + logdet_inverse, torch.zeros_like(logdet), atol=1e-10, rtol=0
+    )
 
 
 @pytest.mark.parametrize(("name", "dim", "cond"), CASES, ids=IDS)
@@ -47,7 +49,9 @@ def test_logdet_equals_slogdet_of_jacobian(name: str, dim: int, cond: int) -> No
     _, logdet = block(x, c)
     for i in range(x.shape[0]):
         ci = c[i : i + 1] if c is not None else None
-        jacobian = torch.autograd.functional.jacobian(lambda xi, ci=ci: block(xi[None], ci)[0][0], x[i])
+        jacobian = torch.autograd.functional.jacobian(
+            lambda xi, ci=ci: block(xi[None], ci)[0][0], x[i]
+        )
         sign, logabsdet = torch.linalg.slogdet(jacobian)
         assert sign != 0
         torch.testing.assert_close(logdet[i], logabsdet, rtol=1e-9, atol=1e-9)
@@ -77,7 +81,9 @@ def test_every_parameter_gets_a_gradient(name: str, dim: int, cond: int) -> None
 
 
 @pytest.mark.parametrize(("name", "dim", "cond"), CASES, ids=IDS)
-def test_safetensors_round_trip_gives_identical_outputs(tmp_path, name: str, dim: int, cond: int) -> None:
+def test_safetensors_round_trip_gives_identical_outputs(
+    tmp_path, name: str, dim: int, cond: int
+) -> None:
     block = build(name, dim, cond, seed=0)
     path = tmp_path / "block.safetensors"
     save_file({k: v.contiguous() for k, v in block.state_dict().items()}, str(path))

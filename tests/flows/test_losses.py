@@ -31,7 +31,9 @@ def test_invariance_nll_is_the_density_of_the_data_under_the_flow() -> None:
     zbar = torch.randn(64, 5, dtype=torch.float64)
     v, logdet = flow(zbar)
     weight = flow.weight().detach()
-    reference = MultivariateNormal(torch.zeros(5, dtype=torch.float64), precision_matrix=weight.T @ weight)
+    reference = MultivariateNormal(
+        torch.zeros(5, dtype=torch.float64), precision_matrix=weight.T @ weight
+    )
     expected = -reference.log_prob(zbar).mean()
     torch.testing.assert_close(invariance_nll(v, logdet), expected)
 
@@ -41,7 +43,9 @@ def test_invariance_nll_adds_the_constant_to_the_papers_loss() -> None:
     paper = 0.5 * v.pow(2).sum(1).mean() - logdet.mean()
     standard = -(Normal(0.0, 1.0).log_prob(v).sum(1) + logdet).mean()
     torch.testing.assert_close(invariance_nll(v, logdet), standard)
-    torch.testing.assert_close(invariance_nll(v, logdet) - paper, torch.tensor(3.5 * math.log(2 * math.pi)))
+    torch.testing.assert_close(
+        invariance_nll(v, logdet) - paper, torch.tensor(3.5 * math.log(2 * math.pi))
+    )
 
 
 def test_bits_per_dim_of_a_standard_normal_at_zero() -> None:
@@ -126,7 +130,9 @@ def test_factor_with_more_shared_dimensions_gets_a_larger_block() -> None:
     seed=st.integers(0, 10_000),
     residual_score=st.floats(-3, 3),
 )
-def test_estimated_sizes_are_positive_and_fill_the_code(n_factors, extra, seed, residual_score) -> None:
+def test_estimated_sizes_are_positive_and_fill_the_code(
+    n_factors, extra, seed, residual_score
+) -> None:
     names = [f"f{k}" for k in range(n_factors)]
     za, zb, factor = correlated_pairs(300, dict.fromkeys(names, 1), seed)
     za, zb = za[:, : n_factors + 1 + extra], zb[:, : n_factors + 1 + extra]

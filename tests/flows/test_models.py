@@ -49,7 +49,9 @@ def test_invariance_flow_inverts_and_logdet_matches_jacobian(cond_shape) -> None
     v, logdet = t(zbar, z)
     torch.testing.assert_close(t.inverse(v, z), zbar, rtol=1e-10, atol=1e-10)
     for i in range(2):
-        jac = torch.autograd.functional.jacobian(lambda x, i=i: t(x[None], z[i : i + 1])[0][0], zbar[i])
+        jac = torch.autograd.functional.jacobian(
+            lambda x, i=i: t(x[None], z[i : i + 1])[0][0], zbar[i]
+        )
         torch.testing.assert_close(logdet[i], torch.linalg.slogdet(jac)[1])
 
 
@@ -58,7 +60,9 @@ def test_invariance_flow_trains_every_parameter_including_the_embedder(cond_shap
     t = small_t(cond_shape).train()
     zbar, z = data(6, cond_shape, batch=16)
     invariance_nll(*t(zbar, z)).backward()
-    missing = [name for name, p in t.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    missing = [
+        name for name, p in t.named_parameters() if p.grad is None or p.grad.abs().sum() == 0
+    ]
     assert missing == []
 
 
@@ -132,7 +136,10 @@ def test_semantic_flow_split_merge_and_inverse() -> None:
 
 def test_semantic_flow_swapping_a_factor_changes_only_that_block() -> None:
     e = small_e()
-    a, b = e.split(e(torch.randn(1, 7, dtype=torch.float64))), e.split(e(torch.randn(1, 7, dtype=torch.float64)))
+    a, b = (
+        e.split(e(torch.randn(1, 7, dtype=torch.float64))),
+        e.split(e(torch.randn(1, 7, dtype=torch.float64))),
+    )
     swapped = {**a, "colour": b["colour"]}
     back = e.split(e(e.inverse(e.merge(swapped))))
     torch.testing.assert_close(back["colour"], b["colour"])

@@ -46,9 +46,9 @@ def test_trained_actnorm_is_not_reinitialised_after_loading(tmp_path) -> None:
 def test_wrong_kind_and_mismatched_weights_are_refused(tmp_path) -> None:
     e = SemanticFlow(SemanticConfig.preset("small", 8, {"a": 3}, n_blocks=1))
     save_model(e, tmp_path / "sem")
-    with pytest.raises(RunError, match="holds a semantic model, but a model of kind .invariance."):
+    with pytest.raises(RunError, match=r"holds a semantic model, but a model of kind .invariance."):
         load_model(tmp_path / "sem", expected_kind="invariance")
     config_path = tmp_path / "sem" / "config.json"
     config_path.write_text(config_path.read_text().replace('"n_blocks": 1', '"n_blocks": 2'))
-    with pytest.raises(RunError, match="do not fit its config.json"):
+    with pytest.raises(RunError, match=r"do not fit its config\.json"):
         load_model(tmp_path / "sem")

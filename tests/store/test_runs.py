@@ -16,8 +16,14 @@ def make_run(tmp_path):
     data = tmp_path / "acts.h5"
     data.write_bytes(b"pretend activations")
     run = write_run(
-        tmp_path / "run", tensors, "invariance", {"zbar_dim": 3},
-        inputs={"activations": data}, seed=5, metrics={"nll": 1.5}, command=["innx", "fit"],
+        tmp_path / "run",
+        tensors,
+        "invariance",
+        {"zbar_dim": 3},
+        inputs={"activations": data},
+        seed=5,
+        metrics={"nll": 1.5},
+        command=["innx", "fit"],
     )
     return run, tensors, data
 
@@ -32,7 +38,11 @@ def test_round_trip_and_manifest(tmp_path) -> None:
     assert manifest["inputs"]["activations"]["sha256"] == sha256_file(data)
     assert manifest["seed"] == 5 and manifest["metrics"] == {"nll": 1.5}
     assert manifest["command"] == ["innx", "fit"]
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "manifest.json", "model.safetensors"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "config.json",
+        "manifest.json",
+        "model.safetensors",
+    ]
 
 
 def test_tampered_weights_are_refused(tmp_path) -> None:
@@ -56,7 +66,7 @@ def test_unfinished_and_missing_runs_are_refused(tmp_path) -> None:
 def test_corrupt_json_is_refused(tmp_path) -> None:
     run, _, _ = make_run(tmp_path)
     (run / "config.json").write_text("{not json")
-    with pytest.raises(RunError, match="config.json is not valid JSON"):
+    with pytest.raises(RunError, match=r"config\.json is not valid JSON"):
         read_run(run)
 
 

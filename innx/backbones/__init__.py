@@ -1,0 +1,1 @@
+"""Backbones: the contract, the entry-point registry, built-in backbones. Filled by the backbones issue."""

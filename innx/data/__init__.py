@@ -1,0 +1,1 @@
+"""Datasets (synthetic shapes, image folders, local torchvision sets) and pair samplers. Filled by the datasets issue."""
