@@ -10,8 +10,9 @@ For each preset and batch size, one training step (forward, loss, backward) of
                by the same embedder. RNVP has separate scale and shift subnets per half, like the
                paper's code; their width is chosen so the stack does the same FLOPs as innx.
 
-Contenders run in interleaved rounds (a, b, c, a, b, c, …) on the same inputs and the median
-step time is kept, so slow drifts of a noisy machine hit all of them alike. Compare the ratios.
+Contenders run in interleaved rounds (a, b, c, a, b, c, …) on the same inputs, so slow drifts of
+a noisy machine hit all of them alike, and the fastest round of each is kept (noise only ever
+adds time). Compare the ratios, not the absolute numbers.
 
     python benchmarks/flows.py                # the full table (minutes on a 2-core CPU)
     python benchmarks/flows.py --quick        # tiny sizes: checks that everything runs
@@ -20,8 +21,8 @@ step time is kept, so slow drifts of a noisy machine hit all of them alike. Comp
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,17 +67,22 @@ def matmul_floor_step(t: InvarianceFlow, zbar: Tensor, z: Tensor) -> Callable[[]
             inp = torch.randn(batch, weights[0].shape[1], requires_grad=True)
             chains.append((inp, weights))
 
+    # Contiguous output gradients: a stride-0 gradient (from .sum()) would push the backward
+    # products off the fast GEMM path and make the floor slower than the real thing.
+    ones = {}
+
     def step() -> None:
-        total = z
+        h = z
         for w in embed_weights:
-            total = total @ w.T
-        outputs = [total.sum()]
+            h = h @ w.T
+        outputs = [h]
         for inp, weights in chains:
             h = inp
             for w in weights:
                 h = h @ w.T
-            outputs.append(h.sum())
-        torch.stack(outputs).sum().backward()
+            outputs.append(h)
+        grads = [ones.setdefault(i, torch.ones_like(out)) for i, out in enumerate(outputs)]
+        torch.autograd.backward(outputs, grads)
         for w in embed_weights:
             w.grad = None
         for inp, weights in chains:
@@ -89,17 +95,26 @@ def matmul_floor_step(t: InvarianceFlow, zbar: Tensor, z: Tensor) -> Callable[[]
 
 def mlp_flops(widths: list[int]) -> int:
     """Multiply-adds per sample of a chain of linear layers."""
-    return sum(a * b for a, b in zip(widths, widths[1:], strict=False))
+    return sum(a * b for a, b in itertools.pairwise(widths))
 
 
-def freia_width(case: Case, t: InvarianceFlow) -> int:
-    """Hidden width that gives FrEIA's four RNVP subnets the FLOPs of innx's two MLPs."""
+def coupling_macs(t: InvarianceFlow, freia_width: int | None = None) -> int:
+    """Multiply-adds per sample of one coupling's networks: innx's two scale-and-shift MLPs, or
+    (with ``freia_width``) FrEIA RNVP's four subnets (scale and shift apart, for each half)."""
     cfg = t.config
-    half = case.zbar_dim // 2
-    cond = cfg.resolved_embed_dim
-    ours = 2 * mlp_flops([half + cond] + [cfg.width] * cfg.depth + [2 * half])
+    half, cond = cfg.zbar_dim // 2, cfg.resolved_embed_dim
+    if freia_width is None:
+        return 2 * mlp_flops([half + cond] + [cfg.width] * cfg.depth + [2 * half])
+    return 4 * mlp_flops([half + cond] + [freia_width] * cfg.depth + [half])
+
+
+def freia_width(t: InvarianceFlow) -> int:
+    """Hidden width that gives FrEIA's four RNVP subnets the multiply-adds of innx's two MLPs."""
+    cfg = t.config
+    half, cond = cfg.zbar_dim // 2, cfg.resolved_embed_dim
     # 4 subnets, each (half + cond) → w → … → w → half:  4 · (w·(half+cond) + (depth−1)·w² + w·half)
     a, b = 4 * (cfg.depth - 1), 4 * (2 * half + cond)
+    ours = coupling_macs(t)
     return round((-b + math.sqrt(b * b + 4 * a * ours)) / (2 * a)) if a else round(ours / b)
 
 
@@ -151,7 +166,7 @@ def time_rounds(steps: dict[str, Callable[[], None]], rounds: int) -> dict[str, 
             start = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: min(values) for name, values in times.items()}
 
 
 def run_case(case: Case, rounds: int, sizes: dict[str, int]) -> dict[str, float | int | None]:
@@ -159,7 +174,7 @@ def run_case(case: Case, rounds: int, sizes: dict[str, int]) -> dict[str, float 
     t = build_innx(case, **sizes)
     zbar, z = torch.randn(case.batch, case.zbar_dim), torch.randn(case.batch, case.cond_dim)
     steps = {"innx": innx_step(t, zbar, z), "floor": matmul_floor_step(t, zbar, z)}
-    width = freia_width(case, t)
+    width = freia_width(t)
     try:
         inn, embedder = build_freia(case, t, width)
         steps["freia"] = freia_step(inn, embedder, zbar, z)
@@ -167,29 +182,36 @@ def run_case(case: Case, rounds: int, sizes: dict[str, int]) -> dict[str, float 
         print("FrEIA is not installed (pip install -e '.[bench]'); its column stays empty")
     seconds = time_rounds(steps, rounds)
     row: dict[str, float | int | None] = {
-        name: case.batch / seconds[name] if name in seconds else None for name in ("innx", "floor", "freia")
+        name: case.batch / seconds[name] if name in seconds else None
+        for name in ("innx", "floor", "freia")
     }
     row["freia_width"] = width
+    row["macs_ratio"] = coupling_macs(t, width) / coupling_macs(t)
     return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: a smoke test")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per contender")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
-        cases = [Case("small", 64, zbar_dim=16, cond_dim=64), Case("paper", 64, zbar_dim=16, cond_dim=64)]
+        cases = [
+            Case("small", 64, zbar_dim=16, cond_dim=64),
+            Case("paper", 64, zbar_dim=16, cond_dim=64),
+        ]
         sizes = {"n_blocks": 2, "width": 32}
         rounds = 1
     else:
         cases = [Case(p, b) for p in ("paper", "small") for b in (256, 4096)]
         sizes, rounds = {}, args.rounds
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds, median step")
-    header = f"{'preset':<7} {'batch':>5} {'innx/s':>9} {'floor/s':>9} {'freia/s':>9} {'innx/floor':>10} {'innx/freia':>10} {'freia width':>11}"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {rounds} rounds")
+    header = f"{'preset':<7} {'batch':>5} {'innx/s':>9} {'floor/s':>9} {'freia/s':>9} {'innx/floor':>10} {'innx/freia':>10} {'freia width':>11} {'MACs freia/innx':>15}"
     print(header)
     print("-" * len(header))
     for case in cases:
@@ -200,7 +222,7 @@ def main() -> None:
         vs_freia = f"{innx / freia:10.2f}" if isinstance(freia, float) else f"{'-':>10}"
         print(
             f"{case.preset:<7} {case.batch:>5} {innx:9.0f} {floor:9.0f} {freia_text} "
-            f"{innx / floor:10.2f} {vs_freia} {row['freia_width']:>11}",
+            f"{innx / floor:10.2f} {vs_freia} {row['freia_width']:>11} {row['macs_ratio']:15.3f}",
             flush=True,
         )
 

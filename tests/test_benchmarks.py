@@ -1,0 +1,27 @@
+"""The benchmark scripts still run (at tiny sizes); their numbers are for people, not asserts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_flows_benchmark_prints_its_table() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "flows.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("preset"))
+    rows = [line.split() for line in lines[header + 2 :]]
+    assert [row[:2] for row in rows] == [["small", "64"], ["paper", "64"]]
+    for row in rows:
+        innx, floor = float(row[2]), float(row[3])
+        assert innx > 0 and floor > 0
+        assert abs(float(row[-1]) - 1.0) < 0.05  # FrEIA's stack does the same multiply-adds
