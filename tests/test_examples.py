@@ -26,10 +26,14 @@ def install_template(site: Site) -> dict[str, str]:
 def test_template_command_runs(site: Site) -> None:
     env = install_template(site)
     run = [sys.executable, "-m", "innx"]
-    result = subprocess.run([*run, "hello", "Ada", "--shout"], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [*run, "hello", "Ada", "--shout"], env=env, capture_output=True, text=True
+    )
     assert (result.returncode, result.stdout) == (0, "HELLO, ADA\n")
     result = subprocess.run([*run, "hello", " "], env=env, capture_output=True, text=True)
     assert result.returncode == 1
-    assert result.stderr.strip() == "error: name must not be empty; pass a name, e.g. innx hello Ada"
+    assert (
+        result.stderr.strip() == "error: name must not be empty; pass a name, e.g. innx hello Ada"
+    )
     result = subprocess.run([*run, "plugins"], env=env, capture_output=True, text=True)
     assert "innx-hello" in result.stdout and "hello" in result.stdout
