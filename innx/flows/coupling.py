@@ -19,7 +19,7 @@ def bound_scale(raw: Tensor, clamp: Clamp, bound: float) -> Tensor:
     """Squash raw log-scales into ``(-bound, bound)`` so ``exp(s)`` can neither vanish nor explode.
 
     ``tanh`` is the paper's choice; ``atan`` is the softer clamp of Ardizzone et al. (FrEIA), whose
-    tails approach the bound more slowly.
+    tails approach the bound more slowly (and whose slope at zero is 2/π, FrEIA's convention).
     """
     if clamp == "tanh":
         return bound * torch.tanh(raw / bound)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from innx.errors import ConfigError, ShapeError
 from innx.flows import ActNorm, AffineCoupling, Sequential, Shuffle
 from innx.flows.base import check_finite
+from innx.flows.coupling import bound_scale
 
 
 @pytest.mark.parametrize("cond_dim", [0, 4])
@@ -22,13 +25,20 @@ def test_fresh_coupling_is_the_identity(cond_dim: int) -> None:
 
 @pytest.mark.parametrize(("clamp", "bound"), [("tanh", 1.0), ("atan", 2.0), ("tanh", 0.5)])
 def test_scales_stay_within_the_bound(clamp: str, bound: float) -> None:
+    torch.manual_seed(0)
     block = AffineCoupling(6, 0, width=8, depth=1, clamp=clamp, scale_bound=bound)
     with torch.no_grad():
         for p in block.parameters():
             p.normal_(0, 50.0)  # absurd weights: raw scales in the thousands
     _, logdet = block(torch.randn(64, 6) * 10)
     assert logdet.abs().max() <= 6 * bound
-    assert logdet.abs().max() > 0.5 * 6 * bound  # and the bound is actually reached
+    raw = torch.tensor([-1e4, -1e-3, 0.0, 1e-3, 1e4])
+    squashed = bound_scale(raw, clamp, bound)  # type: ignore[arg-type]
+    torch.testing.assert_close(
+        squashed[[0, 2, 4]], torch.tensor([-bound, 0.0, bound]), atol=1e-3 * bound, rtol=0
+    )
+    slope_at_zero = 1.0 if clamp == "tanh" else 2 / math.pi  # atan is FrEIA's soft clamp
+    torch.testing.assert_close(squashed[[1, 3]], slope_at_zero * raw[[1, 3]], atol=1e-9, rtol=1e-4)
 
 
 def test_condition_errors_say_what_was_expected() -> None:
