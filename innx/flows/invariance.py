@@ -132,7 +132,7 @@ class InvarianceFlow(nn.Module):
         self, z: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> Tensor:
         """One ``zbar`` per row of ``z``, with ``v ~ N(0, temperature² I)``."""
-        v = torch.randn(
-            z.shape[0], self.config.zbar_dim, generator=generator, device=z.device, dtype=z.dtype
-        )
-        return self.inverse(v * temperature, z)
+        # draw where the generator lives (a CPU generator stays reproducible for GPU models)
+        device = generator.device if generator is not None else z.device
+        v = torch.randn(z.shape[0], self.config.zbar_dim, generator=generator, device=device)
+        return self.inverse(v.to(z.device, z.dtype) * temperature, z)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,11 @@ GOOD = """
 
     def interrupt() -> None:
         raise KeyboardInterrupt
+
+    def nap() -> None:
+        import time
+        print("ready", flush=True)
+        time.sleep(60)
 
     tools = typer.Typer(help="Tools.")
 
@@ -70,6 +76,7 @@ def plugins(site: Site) -> Site:
                 "hello": "innx_t_good:hello",
                 "fail": "innx_t_good:fail",
                 "interrupt": "innx_t_good:interrupt",
+                "nap": "innx_t_good:nap",
                 "tools": "innx_t_good:tools",
                 "notcmd": "innx_t_good:NOT_A_COMMAND",
                 "plugins": "innx_t_good:hello",
@@ -228,6 +235,22 @@ def test_user_error_and_interrupt_in_a_process(plugins: Site) -> None:
     assert result.stderr == "error: the frobnicator is missing; pass --frob\n"
     result = run(plugins, "interrupt")
     assert result.returncode == 130
+
+
+def test_ctrl_c_exits_130(plugins: Site) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "innx", "nap"],
+        env=plugins.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
 
 
 def test_innx_plugins_env_limits_what_loads(plugins: Site) -> None:
