@@ -45,6 +45,10 @@ class InvarianceConfig:
     clamp: Clamp = "tanh"
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        # JSON and callers may give a list; one canonical form keeps configs comparable
+        object.__setattr__(self, "cond_shape", tuple(int(s) for s in self.cond_shape))
+
     @classmethod
     def preset(
         cls, name: str, zbar_dim: int, cond_shape: tuple[int, ...], **overrides: Any
@@ -55,14 +59,14 @@ class InvarianceConfig:
                 f"unknown preset {name!r}; choose one of: {', '.join(INVARIANCE_PRESETS)}"
             )
         sizes = {**INVARIANCE_PRESETS[name], **overrides}
-        return cls(zbar_dim=zbar_dim, cond_shape=tuple(cond_shape), **sizes)
+        return cls(zbar_dim=zbar_dim, cond_shape=cond_shape, **sizes)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "cond_shape": list(self.cond_shape)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InvarianceConfig:
-        return cls(**{**data, "cond_shape": tuple(data["cond_shape"])})
+        return cls(**data)
 
     @property
     def resolved_embed_dim(self) -> int:

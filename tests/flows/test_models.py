@@ -162,3 +162,14 @@ def test_semantic_flow_trains_every_parameter() -> None:
     sizes = list(e.config.block_sizes.values())
     semantic_pair_nll(zhat_a, ld_a, zhat_b, ld_b, factor, sizes).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in e.parameters())
+
+
+def test_configs_survive_a_json_round_trip() -> None:
+    import json
+
+    t = InvarianceConfig(zbar_dim=4, cond_shape=[3, 8, 8], n_blocks=2)  # a list, as JSON gives
+    assert InvarianceConfig.from_dict(json.loads(json.dumps(t.to_dict()))) == t
+    assert t.cond_shape == (3, 8, 8)
+    e = SemanticConfig.preset("small", 8, {"b": 2, "a": 3})
+    back = SemanticConfig.from_dict(json.loads(json.dumps(e.to_dict())))
+    assert back == e and list(back.factors) == ["b", "a"]
