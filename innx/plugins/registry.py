@@ -1,131 +1,28 @@
-"""Plugins: what is installed in the ``innx.*`` entry-point groups, loaded lazily and once.
-
-This module is the whole plugin surface of innx. A plugin is an installed distribution that
-declares entry points in one of :data:`GROUPS`, for example in its ``pyproject.toml``::
-
-    [project.entry-points."innx.backbones"]
-    my-net = "my_package.backbone:make_my_net"
-
-    [project.entry-points."innx.commands"]
-    hello = "my_package.cli:app"      # a typer.Typer (``innx hello ...``) or a function
-
-Rules, and why:
-
-- **Lazy, once.** Nothing is imported when innx is imported. The entry points are read on first
-  use of the :func:`registry` and each plugin is imported the first time it is asked for; both
-  results (including failures) are cached for the life of the process.
-- **A broken plugin breaks only itself.** A plugin whose import raises is recorded as a failure;
-  asking for it raises :class:`~innx.errors.PluginError` naming its distribution and the fix,
-  everything else keeps working, and ``innx plugins`` reports it.
-- **Names are owned by the core.** Two distributions declaring the same name in the same group
-  make that name unusable (loading it is an error naming both); other names are unaffected.
-- **``INNX_PLUGINS`` limits what loads.** Unset or empty: everything. ``none``: no third-party
-  plugin. A comma list (``INNX_PLUGINS=innx-timm,my-net``): only entries whose distribution name
-  (case-insensitive, ``-``/``_``/``.`` equivalent) or entry-point name is listed. Entries of the
-  ``innx`` distribution itself always load. Disabled entries stay listed, they are just not loaded,
-  and do not take part in duplicate detection, so the variable also settles a name clash.
-- **One path for everything.** Built-in entries (declared by the ``innx`` distribution) and
-  in-process objects added with :meth:`Registry.register` (tests, notebooks) go through the same
-  checks as third-party plugins.
-
-Example::
-
-    from innx.plugins import registry
-
-    factory = registry().load("innx.backbones", "my-net")   # PluginError if missing or broken
-    for status in registry().report():                      # loads every enabled plugin
-        print(status.entry.group, status.entry.name, status.status, status.error)
-"""
+"""The registry: discovers the ``innx.*`` entry points once and loads plugins on demand."""
 
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Literal
+from typing import Any
 
 from innx.errors import PluginError
-
-__all__ = [
-    "BUILTIN_DIST",
-    "GROUPS",
-    "PluginEntry",
-    "PluginStatus",
-    "Registry",
-    "Status",
-    "registry",
-]
-
-GROUPS: tuple[str, ...] = ("innx.backbones", "innx.autoencoders", "innx.datasets", "innx.commands")
-"""The entry-point groups innx reads, in the order they are reported."""
-
-BUILTIN_DIST = "innx"
-"""Distribution name of innx itself; its entries are never disabled by ``INNX_PLUGINS``."""
-
-ENV_VAR = "INNX_PLUGINS"
-
-_KINDS = {
-    "innx.backbones": "backbone",
-    "innx.autoencoders": "autoencoder",
-    "innx.datasets": "dataset",
-    "innx.commands": "command",
-}
-
-Status = Literal["ok", "failed", "duplicate", "disabled"]
-"""``ok`` loaded; ``failed`` raised on import or was rejected; ``duplicate`` its name is claimed by
-more than one distribution; ``disabled`` left out by ``INNX_PLUGINS``."""
-
-
-@dataclass(frozen=True)
-class PluginEntry:
-    """One declared plugin: ``name`` in ``group``, provided by distribution ``dist`` at ``version``.
-
-    ``value`` is the entry-point target (``"package.module:attribute"``); for objects registered
-    in-process it is the object's import path as far as it is known.
-    """
-
-    group: str
-    name: str
-    value: str
-    dist: str
-    version: str
-
-    @property
-    def builtin(self) -> bool:
-        """Whether innx itself provides this entry."""
-        return _normalise(self.dist) == BUILTIN_DIST
-
-    @property
-    def label(self) -> str:
-        """``"dist version"``, as used in messages."""
-        return f"{self.dist} {self.version}"
-
-
-@dataclass(frozen=True)
-class PluginStatus:
-    """What became of one :class:`PluginEntry`; ``error`` is the one-line message when not ok."""
-
-    entry: PluginEntry
-    status: Status
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, str | None]:
-        """Flat, JSON-ready form: the entry's fields plus ``status`` and ``error``."""
-        e = self.entry
-        return {
-            "group": e.group,
-            "name": e.name,
-            "value": e.value,
-            "dist": e.dist,
-            "version": e.version,
-            "status": self.status,
-            "error": self.error,
-        }
-
+from innx.plugins.entries import (
+    BUILTIN_DIST,
+    ENV_VAR,
+    GROUPS,
+    KINDS,
+    PluginEntry,
+    PluginStatus,
+    join_words,
+    normalise,
+    one_line,
+    provider,
+)
 
 _MISSING: Any = object()
 
@@ -140,31 +37,6 @@ class _Slot:
     obj: Any = _MISSING
     error: str | None = None
     cause: BaseException | None = field(default=None, repr=False)
-
-
-def _normalise(name: str) -> str:
-    """PEP 503 form of a distribution or entry name: lower case, runs of ``-_.`` become ``-``."""
-    return re.sub(r"[-_.]+", "-", name).lower().strip()
-
-
-def _one_line(exc: BaseException) -> str:
-    """``"ExcType: message"`` on one line, for messages about a plugin that failed."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _provider(ep: EntryPoint) -> tuple[str, str]:
-    """Name and version of the distribution declaring ``ep``; ``"unknown"`` where its metadata
-    is too broken to say (such a plugin must not break discovery of the others)."""
-    try:
-        return ep.dist.name or "unknown", ep.dist.version or "unknown"  # type: ignore[union-attr]
-    except Exception:
-        return "unknown", "unknown"
-
-
-def _join(words: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 class Registry:
@@ -226,12 +98,12 @@ class Registry:
         elif raw.lower() == "none":
             self._allowed = set()
         else:
-            self._allowed = {_normalise(w) for w in raw.split(",") if w.strip()}
+            self._allowed = {normalise(w) for w in raw.split(",") if w.strip()}
         self._scans += 1
         slots: dict[str, dict[str, list[_Slot]]] = {group: {} for group in GROUPS}
         for group in GROUPS:
             for ep in entry_points(group=group):
-                entry = PluginEntry(group, ep.name, ep.value, *_provider(ep))
+                entry = PluginEntry(group, ep.name, ep.value, *provider(ep))
                 self._add(slots, _Slot(entry, self._enabled(entry), ep=ep))
         for entry, obj in self._registered:
             self._add(slots, _Slot(entry, self._enabled(entry), obj=obj))
@@ -241,15 +113,15 @@ class Registry:
         """Whether ``INNX_PLUGINS`` (as read at discovery) lets ``entry`` load."""
         if self._allowed is None or entry.builtin:
             return True
-        return bool({_normalise(entry.dist), _normalise(entry.name)} & self._allowed)
+        return bool({normalise(entry.dist), normalise(entry.name)} & self._allowed)
 
     @staticmethod
     def _add(slots: dict[str, dict[str, list[_Slot]]], slot: _Slot) -> None:
         """Add a candidate; a later one from the same distribution replaces the earlier one
         (``importlib.metadata`` already drops a distribution shadowed on ``sys.path``)."""
         candidates = slots[slot.entry.group].setdefault(slot.entry.name, [])
-        dist = _normalise(slot.entry.dist)
-        candidates[:] = [s for s in candidates if _normalise(s.entry.dist) != dist]
+        dist = normalise(slot.entry.dist)
+        candidates[:] = [s for s in candidates if normalise(s.entry.dist) != dist]
         candidates.append(slot)
 
     # -- in-process registration ----------------------------------------------------------------
@@ -273,7 +145,7 @@ class Registry:
         if version is None:
             from innx import __version__
 
-            version = __version__ if _normalise(dist) == BUILTIN_DIST else "0"
+            version = __version__ if normalise(dist) == BUILTIN_DIST else "0"
         module = getattr(obj, "__module__", None) or "?"
         qualname = getattr(obj, "__qualname__", None) or type(obj).__qualname__
         entry = PluginEntry(group, name, f"{module}:{qualname}", dist, version)
@@ -319,7 +191,7 @@ class Registry:
             slots = self._state()[group]
             return sorted(
                 (s.entry for candidates in slots.values() for s in candidates),
-                key=lambda e: (e.name, _normalise(e.dist)),
+                key=lambda e: (e.name, normalise(e.dist)),
             )
 
     def names(self, group: str) -> list[str]:
@@ -336,13 +208,13 @@ class Registry:
         distributions, or its import failed (the failure is cached; it is not retried).
         """
         self._check_group(group)
-        kind = _KINDS[group]
+        kind = KINDS[group]
         with self._lock:
             candidates = self._state()[group].get(name, [])
             enabled = [s for s in candidates if s.enabled]
             if not enabled:
                 if candidates:
-                    dists = _join(sorted({s.entry.dist for s in candidates}, key=str.lower))
+                    dists = join_words(sorted({s.entry.dist for s in candidates}, key=str.lower))
                     raise PluginError(
                         f"{kind} '{name}' from {dists} is disabled by {ENV_VAR}={self._filter}; "
                         f"unset {ENV_VAR} or add {candidates[0].entry.dist} to it"
@@ -366,8 +238,8 @@ class Registry:
             except (Exception, SystemExit) as exc:
                 e = slot.entry
                 slot.error = (
-                    f"{_KINDS[e.group]} plugin '{e.name}' from {e.label} failed to load: "
-                    f"{_one_line(exc)}; reinstall or uninstall {e.dist}"
+                    f"{KINDS[e.group]} plugin '{e.name}' from {e.label} failed to load: "
+                    f"{one_line(exc)}; reinstall or uninstall {e.dist}"
                 )
                 slot.cause = exc
         if slot.error is not None:
@@ -377,9 +249,9 @@ class Registry:
     @staticmethod
     def _duplicate_message(enabled: list[_Slot]) -> str:
         e = enabled[0].entry
-        labels = _join(sorted((s.entry.label for s in enabled), key=str.lower))
+        labels = join_words(sorted((s.entry.label for s in enabled), key=str.lower))
         both = "both " if len(enabled) == 2 else ""
-        return f"{_KINDS[e.group]} '{e.name}' is provided by {both}{labels}; uninstall one of them"
+        return f"{KINDS[e.group]} '{e.name}' is provided by {both}{labels}; uninstall one of them"
 
     def load_all(self, group: str) -> dict[str, Any]:
         """Load every enabled, unambiguous plugin of ``group``; ``{name: object}`` of those that
@@ -402,7 +274,7 @@ class Registry:
                 if slot.enabled and slot.error is None:
                     e = slot.entry
                     slot.error = (
-                        f"{_KINDS[group]} plugin '{name}' from {e.label} {reason}; "
+                        f"{KINDS[group]} plugin '{name}' from {e.label} {reason}; "
                         f"uninstall {e.dist} or ask its authors for a fix"
                     )
                     slot.obj = _MISSING
@@ -414,7 +286,7 @@ class Registry:
             state = self._state()
             for group in GROUPS:
                 for name in sorted(state[group]):
-                    candidates = sorted(state[group][name], key=lambda s: _normalise(s.entry.dist))
+                    candidates = sorted(state[group][name], key=lambda s: normalise(s.entry.dist))
                     enabled = [s for s in candidates if s.enabled]
                     duplicate = self._duplicate_message(enabled) if len(enabled) > 1 else None
                     for slot in candidates:
@@ -442,7 +314,7 @@ class Registry:
 
     @staticmethod
     def _check_group(group: str) -> None:
-        if group not in _KINDS:
+        if group not in KINDS:
             raise PluginError(f"unknown plugin group '{group}'; choose one of: {', '.join(GROUPS)}")
 
 
