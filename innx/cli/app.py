@@ -82,7 +82,7 @@ class InnxGroup(TyperGroup):
     Any other exception is a bug and keeps its traceback.
     """
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except InnxError as exc:

@@ -27,7 +27,10 @@ from innx.flows.stack import flow_block, flow_stack
 
 #: The models a run directory can hold, by their ``kind``.
 MODELS = {InvarianceFlow.kind: InvarianceFlow, SemanticFlow.kind: SemanticFlow}
-CONFIGS = {InvarianceFlow.kind: InvarianceConfig, SemanticFlow.kind: SemanticConfig}
+CONFIGS: dict[str, type[InvarianceConfig] | type[SemanticConfig]] = {
+    InvarianceFlow.kind: InvarianceConfig,
+    SemanticFlow.kind: SemanticConfig,
+}
 
 __all__ = [
     "CONFIGS",

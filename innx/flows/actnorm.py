@@ -22,6 +22,8 @@ class ActNorm(InvertibleModule):
     True
     """
 
+    initialized: Tensor
+
     def __init__(self, dim: int, eps: float = 1e-6) -> None:
         super().__init__()
         self.dim = dim

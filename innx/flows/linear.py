@@ -21,6 +21,10 @@ class LULinear(InvertibleModule):
     True
     """
 
+    perm: Tensor
+    sign: Tensor
+    lower_mask: Tensor
+
     def __init__(self, dim: int, seed: int = 0) -> None:
         super().__init__()
         self.dim = dim

@@ -23,13 +23,15 @@ class Sequential(InvertibleModule):
 
     def __init__(self, blocks: Iterable[InvertibleModule]) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        if len(self.blocks) == 0:
+        block_list = list(blocks)
+        if not block_list:
             raise ConfigError("Sequential needs at least one block")
-        dims = {block.dim for block in self.blocks}
+        self.blocks = nn.ModuleList(block_list)
+        self._block_list = block_list  # typed view of the same modules, for iteration
+        dims = {block.dim for block in block_list}
         if len(dims) != 1:
             raise ConfigError(f"all blocks of a Sequential must have one dim, got {sorted(dims)}")
-        cond_dims = {block.cond_dim for block in self.blocks} - {0}
+        cond_dims = {block.cond_dim for block in block_list} - {0}
         if len(cond_dims) > 1:
             raise ConfigError(
                 f"conditional blocks of a Sequential must share one cond_dim, got {sorted(cond_dims)}"
@@ -38,21 +40,21 @@ class Sequential(InvertibleModule):
         self.cond_dim = cond_dims.pop() if cond_dims else 0
 
     def __iter__(self) -> Iterator[InvertibleModule]:
-        return iter(self.blocks)  # type: ignore[arg-type]
+        return iter(self._block_list)
 
     def __len__(self) -> int:
         return len(self.blocks)
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         logdet = x.new_zeros(x.shape[0])
-        for block in self.blocks:
+        for block in self._block_list:
             x, block_logdet = block(x, c)
             logdet = logdet + block_logdet
         return x, logdet
 
     def inverse(self, y: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         logdet = y.new_zeros(y.shape[0])
-        for block in reversed(self.blocks):
+        for block in reversed(self._block_list):
             y, block_logdet = block.inverse(y, c)
             logdet = logdet + block_logdet
         return y, logdet

@@ -20,6 +20,9 @@ class Shuffle(InvertibleModule):
     True
     """
 
+    perm: Tensor
+    inv_perm: Tensor
+
     def __init__(self, dim: int, seed: int = 0) -> None:
         super().__init__()
         self.dim = dim
