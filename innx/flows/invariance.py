@@ -109,17 +109,20 @@ class InvarianceFlow(nn.Module):
 
     def embed(self, z: Tensor) -> Tensor:
         """The condition vector ``c`` (batch, embed_dim) for a layer representation ``z``."""
-        check_condition_shape(z, self.config.cond_shape, z.shape[0])
+        return self._embed_checked(z, batch=z.shape[0])
+
+    def _embed_checked(self, z: Tensor, batch: int) -> Tensor:
+        check_condition_shape(z, self.config.cond_shape, batch)
         if self.check_finite:
             check_finite(z, "condition z")
         return self.embedder(z)
 
     def _checked(self, x: Tensor, z: Tensor, what: str) -> Tensor:
+        """Check ``x`` and ``z`` once per call, and embed ``z``."""
         check_input(x, self.config.zbar_dim, what)
-        check_condition_shape(z, self.config.cond_shape, x.shape[0])
         if self.check_finite:
             check_finite(x, what)
-        return self.embed(z)
+        return self._embed_checked(z, batch=x.shape[0])
 
     def forward(self, zbar: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
         """``v`` (batch, zbar_dim) and ``log|det ∂v/∂zbar|`` (batch,)."""
