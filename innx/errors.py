@@ -26,3 +26,22 @@ class PluginError(InnxError):
 
 class RunError(InnxError):
     """A run directory that is missing, incomplete, or was changed after it was written."""
+
+
+class DataError(InnxError):
+    """A dataset that is missing, malformed, or cannot be read (names the file and the fix)."""
+
+
+class InnxWarning(UserWarning):
+    """Something works but is probably not what the user wants (random weights, say); the command
+    line prints it as ``warning: <message>`` on stderr."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """``"ExcType: first line of the message"``, cut at ``limit`` characters: the cause of a
+    library error inside a one-line innx message (torch's messages run to paragraphs)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

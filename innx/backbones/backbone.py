@@ -1,0 +1,274 @@
+"""The backbone contract: a model, its public layers as module paths, and its preprocessing.
+
+A backbone plugin is a factory in the ``innx.backbones`` entry-point group returning a
+:class:`Backbone`. Layers are read with forward hooks on module paths, so any ``nn.Module`` works
+unchanged; the forward pass stops as soon as the deepest requested layer is computed.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from innx.backbones.preprocessing import Preprocessing
+from innx.errors import ConfigError
+
+INPUT = ""
+"""Module path of the ``input`` layer: the preprocessed image itself."""
+SOFTMAX = "softmax"
+"""The computed layer every classifier has: the softmax of its logits layer."""
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer as ``innx layers`` shows it.
+
+    ``module`` is the module path whose output the layer is (``""`` for the input);
+    ``computed`` names a function applied to that output (``"softmax"``) or is ``None``;
+    ``shape`` is the per-sample output shape for the backbone's input size; ``calls`` is how often
+    the module runs in one forward pass (the last call's output is the one captured).
+    """
+
+    name: str
+    module: str
+    shape: tuple[int, ...]
+    calls: int = 1
+    computed: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "module": self.module,
+            "shape": list(self.shape),
+            "calls": self.calls,
+            "computed": self.computed,
+        }
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What one probing forward pass saw of a module."""
+
+    last: int  # completion order of its last call
+    calls: int
+    shape: tuple[int, ...] | None  # per-sample output shape; None when not a tensor
+
+
+class _StopForward(Exception):
+    """Raised from a hook once every requested layer is captured, to skip the rest of the model."""
+
+
+@dataclass(eq=False)
+class Backbone:
+    """A model in eval mode, its public layers, and its preprocessing.
+
+    ``layers`` maps public layer names (``"conv5"``, ``"layer3"``) to module paths in
+    ``model.named_modules()`` (``""`` is the model's input). When ``logits`` names one of them, a
+    computed layer ``softmax`` is added. Every other module path is a valid layer name too, for
+    experts. ``name`` and ``options`` are set by the registry: the factory arguments that rebuild
+    the model, recorded in run directories and activation stores.
+
+    Example::
+
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 3))
+        >>> pre = Preprocessing(size=(2, 2), mean=(0.0,) * 3, std=(1.0,) * 3)
+        >>> bb = Backbone(model, {"input": "", "hidden": "2", "out": "3"}, pre, logits="out")
+        >>> acts = bb.capture(torch.zeros(4, 3, 2, 2), ["hidden", "softmax"])
+        >>> acts["hidden"].shape, acts["softmax"].sum(dim=1)
+        (torch.Size([4, 5]), tensor([1., 1., 1., 1.]))
+    """
+
+    model: nn.Module
+    layers: dict[str, str]
+    preprocessing: Preprocessing
+    logits: str | None = None
+    name: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.model.eval()
+        modules = dict(self.model.named_modules())
+        bad = [f"{n} → {p!r}" for n, p in self.layers.items() if p != INPUT and p not in modules]
+        if bad:
+            raise ConfigError(
+                f"backbone {self.label} maps layers to module paths the model does not have: "
+                f"{', '.join(bad)}; fix the backbone factory (see model.named_modules())"
+            )
+        if self.logits is not None:
+            if self.logits not in self.layers:
+                raise ConfigError(
+                    f"backbone {self.label}: logits layer {self.logits!r} is not one of its layers"
+                )
+            self.layers = {**self.layers, SOFTMAX: self.layers[self.logits]}
+
+    @property
+    def label(self) -> str:
+        return self.name or type(self.model).__name__
+
+    @property
+    def num_classes(self) -> int | None:
+        """Size of the logits layer, ``None`` for a backbone that is not a classifier."""
+        if self.logits is None:
+            return None
+        shape = self._trace()[self.layers[self.logits]].shape
+        return shape[-1] if shape else None
+
+    # -- names -----------------------------------------------------------------------------------
+
+    def public_layers(self) -> list[str]:
+        """The named layers, in the order the forward pass computes them."""
+        trace = self._trace()
+
+        def order(name: str) -> tuple[int, int]:
+            path = self.layers[name]
+            return (-1 if path == INPUT else trace[path].last, name == SOFTMAX)
+
+        return sorted(self.layers, key=order)
+
+    def module_paths(self) -> list[str]:
+        """Every module path that produces a tensor, in completion order (for experts)."""
+        trace = self._trace()
+        return sorted(
+            (p for p, c in trace.items() if c.shape is not None), key=lambda p: trace[p].last
+        )
+
+    def resolve(self, names: Iterable[str]) -> list[str]:
+        """Check layer names (public names or module paths) before any work starts.
+
+        Raises :class:`~innx.errors.ConfigError` listing the valid names.
+        """
+        names = list(names)
+        modules = dict(self.model.named_modules())
+        unknown = [n for n in names if n not in self.layers and (n == INPUT or n not in modules)]
+        if unknown:
+            which = ", ".join(repr(n) for n in unknown)
+            raise ConfigError(
+                f"layer {which} is not in {self.label}; choose one of: "
+                f"{', '.join(self.public_layers())} (or a module path: 'innx layers {self.label} --all')"
+            )
+        trace = self._trace()
+        for n in names:
+            path = self.layers.get(n, n)
+            if path == INPUT:
+                continue
+            if path not in trace:
+                raise ConfigError(
+                    f"layer {n!r} of {self.label} is not run by its forward pass; choose another"
+                )
+            if trace[path].shape is None:
+                raise ConfigError(
+                    f"layer {n!r} of {self.label} does not output a single tensor; choose another"
+                )
+        return names
+
+    # -- shapes ----------------------------------------------------------------------------------
+
+    def layer_info(self, names: Sequence[str] | None = None) -> list[LayerInfo]:
+        """Name, module path, per-sample shape and call count of ``names`` (default: the public
+        layers), for the backbone's input size."""
+        names = self.public_layers() if names is None else self.resolve(names)
+        trace = self._trace()
+        infos = []
+        for n in names:
+            path = self.layers.get(n, n)
+            if path == INPUT:
+                infos.append(LayerInfo(n, INPUT, self.preprocessing.input_shape))
+                continue
+            call = trace[path]
+            assert call.shape is not None  # resolve() checked
+            computed = SOFTMAX if n == SOFTMAX else None
+            infos.append(LayerInfo(n, path, call.shape, call.calls, computed))
+        return infos
+
+    def _trace(self) -> dict[str, _Call]:
+        """Run one blank input through the model and note, for every module, when it completes,
+        how often it runs and its output shape (cached per model)."""
+        return _trace_model(self.model, self.preprocessing.input_shape)
+
+    # -- activations -----------------------------------------------------------------------------
+
+    def capture(self, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The outputs of layers ``names`` for preprocessed input ``x`` ``[B, C, H, W]``.
+
+        Runs the model only as far as the deepest requested layer. Outputs are copies, safe from
+        the in-place operations of later modules. Gradients flow unless called under
+        ``torch.no_grad()``.
+        """
+        names = self.resolve(names)
+        paths = {n: self.layers.get(n, n) for n in names}
+        wanted = sorted({p for p in paths.values() if p != INPUT})
+        seen: dict[str, torch.Tensor] = {}
+        if wanted:
+            trace = self._trace()
+            last = max(wanted, key=lambda p: trace[p].last)
+            modules = dict(self.model.named_modules())
+            calls = {p: 0 for p in wanted}
+
+            def hook_for(path: str) -> Any:
+                def hook(_module: nn.Module, _args: Any, output: torch.Tensor) -> None:
+                    calls[path] += 1
+                    seen[path] = output if path == last else output.clone()
+                    if path == last and calls[path] == trace[path].calls:
+                        raise _StopForward
+
+                return hook
+
+            handles = [modules[p].register_forward_hook(hook_for(p)) for p in wanted]
+            try:
+                self.model(x)
+            except _StopForward:
+                pass
+            finally:
+                for handle in handles:
+                    handle.remove()
+        out = {}
+        for n, p in paths.items():
+            value = x if p == INPUT else seen[p]
+            out[n] = torch.softmax(value.flatten(1), dim=1) if n == SOFTMAX else value
+        return out
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's output for preprocessed input ``x``."""
+        return self.model(x)  # type: ignore[no-any-return]
+
+
+_TRACES: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, ...], dict[str, _Call]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _trace_model(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, _Call]:
+    cached = _TRACES.setdefault(model, {})
+    if input_shape in cached:
+        return cached[input_shape]
+    order = [0]
+    seen: dict[str, _Call] = {}
+
+    def hook_for(path: str) -> Any:
+        def hook(_module: nn.Module, _args: Any, output: Any) -> None:
+            previous = seen.get(path)
+            shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
+            seen[path] = _Call(order[0], (previous.calls if previous else 0) + 1, shape)
+            order[0] += 1
+
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(p)) for p, m in model.named_modules() if p]
+    try:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device, dtype=dtype))
+    finally:
+        for handle in handles:
+            handle.remove()
+    cached[input_shape] = seen
+    return seen

@@ -1,0 +1,160 @@
+"""Find backbones in the ``innx.backbones`` entry-point group, build them, and load their weights.
+
+A factory is called with keyword options only (``num_classes=10``, ``size=64``) and returns a
+:class:`~innx.backbones.Backbone`. Built-in backbones (``smallcnn``) are entry points of the innx
+distribution itself, so they go through exactly the same path as plugins.
+
+Weights come from a local path: a run directory of ``innx fit classifier`` (which also records the
+backbone and its options), a ``.safetensors`` file, or a torch state dict. Nothing is downloaded;
+without weights the model is randomly initialised and an :class:`~innx.errors.InnxWarning` says so.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from innx.backbones.backbone import Backbone
+from innx.backbones.weights import load_weights, read_state_dict
+from innx.errors import ConfigError, InnxWarning, PluginError
+from innx.plugins import registry
+from innx.store.runs import read_run, sha256_file
+
+GROUP = "innx.backbones"
+CLASSIFIER_KIND = "classifier"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where a backbone's weights came from: ``path`` (``None`` for random) and its sha256
+    (of ``model.safetensors`` for a run directory)."""
+
+    path: str | None
+    sha256: str | None
+
+
+def backbone_names() -> list[str]:
+    """The names of the installed, enabled backbones."""
+    return registry().names(GROUP)
+
+
+def build_backbone(name: str, **options: Any) -> Backbone:
+    """Call backbone ``name``'s factory with ``options``; the weights are the factory's (random)."""
+    names = backbone_names()
+    if name not in names:
+        raise ConfigError(
+            f"unknown backbone {name!r}; choose one of: {', '.join(names) or '(none installed)'} "
+            "(plugins add more: python -m pip install -e plugins/innx-torchvision)"
+        )
+    factory = registry().load(GROUP, name)
+    _check_options(name, factory, options)
+    backbone = factory(**options)
+    if not isinstance(backbone, Backbone):
+        raise PluginError(
+            f"backbone factory {name!r} returned a {type(backbone).__name__}, not an "
+            "innx.backbones.Backbone; fix the plugin"
+        )
+    backbone.name = name
+    backbone.options = dict(options)
+    return backbone
+
+
+def load_backbone(
+    name: str | None,
+    weights: str | Path | None = None,
+    *,
+    options: dict[str, Any] | None = None,
+    warn_random: bool = True,
+) -> tuple[Backbone, Weights]:
+    """Build backbone ``name`` and load ``weights``; return it with the record of its weights.
+
+    ``weights`` may be a run directory of ``innx fit classifier`` (then ``name`` may be ``None``:
+    the run says which backbone, and its options are used unless ``options`` overrides them),
+    a ``.safetensors`` file or a torch state dict.
+    """
+    options = dict(options or {})
+    if weights is not None and Path(weights).is_dir():
+        run = read_run(weights)
+        if run.kind != CLASSIFIER_KIND:
+            raise ConfigError(
+                f"{weights} holds a run of kind {run.kind!r}, not a classifier; pass the -o directory of "
+                "'innx fit classifier' or a weights file"
+            )
+        recorded = run.config.get("backbone")
+        if name is not None and recorded != name:
+            raise ConfigError(
+                f"{weights} was trained as backbone {recorded!r}, not {name!r}; "
+                f"pass --backbone {recorded} or other weights"
+            )
+        backbone = build_backbone(str(recorded), **{**run.config.get("options", {}), **options})
+        load_weights(backbone.model, run.tensors, str(weights))
+        return backbone, Weights(str(weights), run.manifest.get("weights_sha256"))
+    if name is None:
+        raise ConfigError("name a backbone (--backbone NAME) or pass a run directory as weights")
+    backbone = build_backbone(name, **options)
+    if weights is None:
+        if warn_random:
+            warnings.warn(
+                f"backbone {name} has random weights: pass --weights PATH (a state dict, "
+                ".safetensors or an 'innx fit classifier' run) to explain a trained model",
+                InnxWarning,
+                stacklevel=2,
+            )
+        return backbone, Weights(None, None)
+    tensors = read_state_dict(weights)
+    load_weights(backbone.model, tensors, str(weights), hint=_classes_hint(backbone, tensors))
+    return backbone, Weights(str(weights), sha256_file(Path(weights)))
+
+
+def describe_factory(name: str) -> dict[str, Any]:
+    """Name, providing distribution, version, options and summary of backbone ``name``."""
+    entry = next(e for e in registry().entries(GROUP) if e.name == name)
+    factory = registry().load(GROUP, name)
+    doc = inspect.getdoc(factory) or ""
+    return {
+        "name": name,
+        "dist": entry.dist,
+        "version": entry.version,
+        "value": entry.value,
+        "options": _parameters(factory),
+        "summary": doc.split("\n\n")[0].replace("\n", " "),
+    }
+
+
+def _parameters(factory: Any) -> dict[str, Any]:
+    """The keyword options of a factory with their defaults (``None`` when required)."""
+    params = inspect.signature(factory).parameters.values()
+    return {
+        p.name: (None if p.default is inspect.Parameter.empty else p.default)
+        for p in params
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    }
+
+
+def _check_options(name: str, factory: Any, options: dict[str, Any]) -> None:
+    params = inspect.signature(factory).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    valid = _parameters(factory)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"backbone {name} has no option {', '.join(unknown)}; "
+            f"its options are: {', '.join(valid) or '(none)'}"
+        )
+
+
+def _classes_hint(backbone: Backbone, tensors: dict[str, Any]) -> str:
+    """'pass --num-classes N' when the file's classifier layer has another number of classes."""
+    if backbone.logits is None:
+        return ""
+    key = f"{backbone.layers[backbone.logits]}.weight"
+    if key not in tensors or key not in backbone.model.state_dict():
+        return ""
+    file_classes = tensors[key].shape[0]
+    if file_classes == backbone.model.state_dict()[key].shape[0]:
+        return ""
+    return f"the file's classifier has {file_classes} classes: pass --num-classes {file_classes}"
