@@ -7,6 +7,7 @@ unchanged; the forward pass stops as soon as the deepest requested layer is comp
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -81,8 +82,8 @@ class Backbone:
         >>> pre = Preprocessing(size=(2, 2), mean=(0.0,) * 3, std=(1.0,) * 3)
         >>> bb = Backbone(model, {"input": "", "hidden": "2", "out": "3"}, pre, logits="out")
         >>> acts = bb.capture(torch.zeros(4, 3, 2, 2), ["hidden", "softmax"])
-        >>> acts["hidden"].shape, acts["softmax"].sum(dim=1)
-        (torch.Size([4, 5]), tensor([1., 1., 1., 1.]))
+        >>> acts["hidden"].shape, acts["softmax"].shape
+        (torch.Size([4, 5]), torch.Size([4, 3]))
     """
 
     model: nn.Module
@@ -118,7 +119,7 @@ class Backbone:
         if self.logits is None:
             return None
         shape = self._trace()[self.layers[self.logits]].shape
-        return shape[-1] if shape else None
+        return math.prod(shape) if shape else None
 
     # -- names -----------------------------------------------------------------------------------
 
@@ -183,8 +184,10 @@ class Backbone:
                 continue
             call = trace[path]
             assert call.shape is not None  # resolve() checked
-            computed = SOFTMAX if n == SOFTMAX else None
-            infos.append(LayerInfo(n, path, call.shape, call.calls, computed))
+            if n == SOFTMAX:  # over the flattened logits ([C, 1, 1] in SqueezeNet)
+                infos.append(LayerInfo(n, path, (math.prod(call.shape),), call.calls, SOFTMAX))
+            else:
+                infos.append(LayerInfo(n, path, call.shape, call.calls))
         return infos
 
     def _trace(self) -> dict[str, _Call]:

@@ -151,10 +151,13 @@ def _classes_hint(backbone: Backbone, tensors: dict[str, Any]) -> str:
     """'pass --num-classes N' when the file's classifier layer has another number of classes."""
     if backbone.logits is None:
         return ""
-    key = f"{backbone.layers[backbone.logits]}.weight"
-    if key not in tensors or key not in backbone.model.state_dict():
+    prefix = f"{backbone.layers[backbone.logits]}."
+    expected = backbone.model.state_dict()
+    # the last weight inside the logits module ('fc.weight', SqueezeNet's 'classifier.1.weight')
+    keys = [k for k in expected if k.startswith(prefix) and k.endswith("weight")]
+    if not keys or keys[-1] not in tensors:
         return ""
-    file_classes = tensors[key].shape[0]
-    if file_classes == backbone.model.state_dict()[key].shape[0]:
+    file_classes = tensors[keys[-1]].shape[0]
+    if file_classes == expected[keys[-1]].shape[0]:
         return ""
     return f"the file's classifier has {file_classes} classes: pass --num-classes {file_classes}"

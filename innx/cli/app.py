@@ -22,6 +22,7 @@ import importlib
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
@@ -30,12 +31,16 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from innx.errors import InnxError, PluginError
+from innx.errors import InnxError, InnxWarning, PluginError
 from innx.plugins import Registry, registry
 
 COMMANDS_GROUP = "innx.commands"
 
 BUILTIN_COMMANDS: dict[str, str] = {
+    "backbones": "innx.cli.backbones:backbones",
+    "data": "innx.cli.data:app",
+    "fit": "innx.cli.fit:app",
+    "layers": "innx.cli.backbones:layers",
     "plugins": "innx.cli.plugins:plugins",
 }
 """Built-in commands: name → ``"module:attribute"`` of a function (a command) or a
@@ -78,19 +83,38 @@ def report_interrupt() -> None:
 class InnxGroup(TyperGroup):
     """The root command group; turns errors of whatever command runs into exit codes.
 
-    ``InnxError`` → ``error: <message>`` on stderr and exit 1; ``KeyboardInterrupt`` → exit 130.
+    ``InnxError`` → ``error: <message>`` on stderr and exit 1; ``KeyboardInterrupt`` → exit 130;
+    an :class:`~innx.errors.InnxWarning` → ``warning: <message>`` on stderr.
     Any other exception is a bug and keeps its traceback.
     """
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except InnxError as exc:
             report_error(exc)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             report_interrupt()
             raise typer.Exit(130) from None
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """``warning: <message>`` on stderr for innx's own warnings; Python's format for others."""
+    if issubclass(category, InnxWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        text = warnings.formatwarning(message, category, filename, lineno, line)
+        typer.echo(text, err=True, nl=False)
 
 
 def _version_callback(value: bool) -> None:

@@ -67,10 +67,12 @@ def write_run(
     seed: int | None = None,
     metrics: dict[str, Any] | None = None,
     command: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write weights, config and manifest (last) into ``run_dir``; return the directory.
 
     ``inputs`` maps a role (``"activations"``) to a file; its path and sha256 go in the manifest.
+    ``extra`` adds JSON-able fields to the manifest (a dataset's spec and fingerprint, say).
     Each file is written to a temporary name and renamed, so no reader sees half a file.
     """
     run_dir = Path(run_dir)
@@ -94,6 +96,7 @@ def write_run(
         "seed": seed,
         "command": command if command is not None else sys.argv,
         "metrics": metrics or {},
+        **(extra or {}),
     }
     _atomic_json(run_dir / MANIFEST, manifest)
     return run_dir
