@@ -25,3 +25,18 @@ def test_flows_benchmark_prints_its_table() -> None:
         innx, floor = float(row[2]), float(row[3])
         assert innx > 0 and floor > 0
         assert abs(float(row[-1]) - 1.0) < 0.05  # FrEIA's stack does the same multiply-adds
+
+
+def test_classifier_benchmark_prints_its_table() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "classifier.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line}
+    for contender in ("innx", "plain"):
+        seconds, accuracy = map(float, rows[contender])
+        assert seconds > 0 and 0.0 <= accuracy <= 1.0
+    assert float(rows["innx/plain"][-1]) > 0
