@@ -130,6 +130,8 @@ def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> bool:
         raise ConfigError(
             f"{out} has no checkpoint to resume from ({checkpoint} is missing); run without --resume"
         )
+    if out.is_dir() and [p.name for p in out.iterdir()] == [RESUME_DIR] and not checkpoint.exists():
+        shutil.rmtree(out / RESUME_DIR)  # a fit that failed before its first checkpoint
     if out.is_dir() and any(out.iterdir()):
         if (out / MANIFEST).is_file():
             raise ConfigError(f"{out} already holds a finished run; pass --overwrite to replace it")

@@ -127,6 +127,10 @@ def test_run_directory_lifecycle(tmp_path):
         prepare_run_dir(out, resume=True, overwrite=False)
     with pytest.raises(ConfigError, match="either --resume or --overwrite"):
         prepare_run_dir(out, resume=True, overwrite=True)
+    (out / RESUME_DIR).mkdir()  # a fit that failed before its first checkpoint: start afresh
+    (out / RESUME_DIR / "fit.json").write_text("{}")
+    assert prepare_run_dir(out, resume=False, overwrite=False) is False
+    assert not (out / RESUME_DIR).exists()
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="not a directory"):
         prepare_run_dir(tmp_path / "file", resume=False, overwrite=False)
