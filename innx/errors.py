@@ -32,6 +32,10 @@ class DataError(InnxError):
     """A dataset that is missing, malformed, or cannot be read (names the file and the fix)."""
 
 
+class StoreError(InnxError):
+    """An activation store that is missing, damaged, incomplete, locked, or does not match."""
+
+
 class InnxWarning(UserWarning):
     """Something works but is probably not what the user wants (random weights, say); the command
     line prints it as ``warning: <message>`` on stderr."""

@@ -1,5 +1,26 @@
 """Files a person can open: HDF5 activation stores and run directories (safetensors + JSON)."""
 
+from innx.store.activations import (
+    FORMAT,
+    VERSION,
+    LayerSpec,
+    StoreLayout,
+    StoreWriter,
+    join_shards,
+)
 from innx.store.runs import RunFiles, read_run, sha256_file, write_run
+from innx.store.view import ActivationStore
 
-__all__ = ["RunFiles", "read_run", "sha256_file", "write_run"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "ActivationStore",
+    "LayerSpec",
+    "RunFiles",
+    "StoreLayout",
+    "StoreWriter",
+    "join_shards",
+    "read_run",
+    "sha256_file",
+    "write_run",
+]

@@ -1,0 +1,295 @@
+"""Reading activation stores (and joins of shards): :class:`ActivationStore`, and its rows as a
+torch dataset, in memory or streamed from the file.
+
+A torch dataset's item ``i`` is a tuple with one tensor per field, in the order asked for: layers
+``[*shape]`` (their stored dtype), ``latents`` ``[d]``, ``attributes`` ``[K]``, ``images`` uint8
+``[H, W, C]``, ``labels`` and ``index`` int64 scalars. The format is described in
+:mod:`innx.store.activations`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from innx.data.base import check_index
+from innx.errors import ConfigError, StoreError, first_line
+from innx.store.activations import FIELDS, FORMAT, check_format, json_attrs
+
+
+class MemoryDataset(Dataset[tuple[torch.Tensor, ...]]):
+    """Arrays of ``N`` rows held in memory, one per field.
+
+    >>> ds = MemoryDataset([np.zeros((3, 2), np.float32), np.arange(3)])
+    >>> len(ds), [t.shape for t in ds[1]]
+    (3, [torch.Size([2]), torch.Size([])])
+    """
+
+    def __init__(self, arrays: Sequence[np.ndarray]) -> None:
+        self.tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+
+    def __len__(self) -> int:
+        return int(self.tensors[0].shape[0])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        i = check_index(i, len(self))
+        return tuple(t[i] for t in self.tensors)
+
+
+class StreamingDataset(Dataset[tuple[torch.Tensor, ...]]):
+    """Rows read from the file on demand; pickles as its path, for DataLoader workers.
+
+    The HDF5 file is opened lazily, once per process (h5py handles cannot cross processes),
+    read-only and without HDF5 file locking.
+    """
+
+    def __init__(self, path: Path, names: Sequence[str], n: int) -> None:
+        self.path = Path(path)
+        self.names = list(names)
+        self.n = n
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _open(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.path, "r", locking=False, rdcc_nbytes=32 << 20)
+            self._pid = os.getpid()
+        return self._file
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        i = check_index(i, self.n)
+        file = self._open()
+        return tuple(torch.from_numpy(np.asarray(file[name][i])) for name in self.names)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_file"] = None
+        state["_pid"] = None
+        return state
+
+
+class ActivationStore:
+    """Read a store (or a join of shards): layers, latents, labels, attributes, images.
+
+    Refuses an incomplete store unless ``allow_incomplete`` (its rows with ``done`` false hold
+    garbage). Small per-row arrays are read into memory; layers, latents and images are
+    ``h5py.Dataset`` views, or arrays through :meth:`load`.
+
+    >>> import tempfile
+    >>> from innx.store import LayerSpec, StoreLayout, StoreWriter
+    >>> path = Path(tempfile.mkdtemp()) / "acts.h5"
+    >>> layout = StoreLayout(n=2, layers=(LayerSpec("fc", "fc", (3,)),), attributes=(),
+    ...                      has_labels=True, latent_dim=2)
+    >>> with StoreWriter.create(path, layout) as writer:
+    ...     writer.write(np.arange(2), index=np.arange(2), labels=np.array([1, 0]),
+    ...                  attributes=np.zeros((2, 0)), layers={"fc": np.ones((2, 3))},
+    ...                  latents=np.zeros((2, 2)))
+    ...     writer.finish()
+    >>> with ActivationStore(path) as store:
+    ...     store.layer_names, store.labels.tolist(), store.latents.shape
+    (['fc'], [1, 0], (2, 2))
+    """
+
+    def __init__(self, path: str | Path, *, allow_incomplete: bool = False) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise StoreError(f"{self.path} does not exist; make it with innx extract")
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder, not an activation store (.h5 file)")
+        try:
+            self.file = h5py.File(self.path, "r", locking=False, rdcc_nbytes=32 << 20)
+        except OSError as err:
+            raise StoreError(
+                f"{self.path} is not a readable HDF5 file ({first_line(err)}); "
+                "pass an activation store made by innx extract"
+            ) from err
+        try:
+            check_format(self.path, self.file)
+            self._check_shards()
+            self.n = int(self.file["done"].shape[0])
+            self.done_count = int(np.count_nonzero(self.file["done"][...]))
+            self.complete = bool(self.file.attrs.get("complete", False))
+            if not self.complete and not allow_incomplete:
+                raise StoreError(
+                    f"{self.path} is incomplete ({self.done_count} of {self.n} rows); "
+                    "finish it with innx extract … --resume"
+                )
+        except BaseException:
+            self.file.close()
+            raise
+        self.layer_names: list[str] = list(self.file["layers"])
+        self.metadata: dict[str, Any] = {
+            "innx_version": self.file.attrs.get("innx_version"),
+            "created": self.file.attrs.get("created"),
+            **json_attrs(self.file),
+        }
+        attrs = self.file["attributes"].attrs
+        self.attribute_names: list[str] = json.loads(attrs["names"])
+        self.attribute_kinds: list[str] = json.loads(attrs["kinds"])
+        self.attribute_categories: list[list[str]] = json.loads(attrs["categories"])
+
+    def _check_shards(self) -> None:
+        shards = json.loads(self.file.attrs.get("shards", "[]"))
+        missing = [s for s in shards if not (self.path.parent / s).is_file()]
+        if missing:
+            raise StoreError(
+                f"{self.path} joins shard files that are missing: {', '.join(missing)}; "
+                "keep the shard files next to it"
+            )
+
+    def layer(self, name: str) -> h5py.Dataset:
+        """Layer ``name``: ``[N, *shape]`` dataset."""
+        if name not in self.layer_names:
+            raise StoreError(
+                f"layer {name!r} is not in {self.path}; choose one of: {', '.join(self.layer_names)}"
+            )
+        dataset: h5py.Dataset = self.file["layers"][name]
+        return dataset
+
+    def layer_info(self) -> list[dict[str, Any]]:
+        """One dict per layer: name, module, shape (per sample), dtype, chunks, compression."""
+        out = []
+        for name in self.layer_names:
+            dataset = self.layer(name)
+            out.append(
+                {
+                    "name": name,
+                    "module": str(dataset.attrs.get("module", "")),
+                    "shape": list(dataset.shape[1:]),
+                    "dtype": str(dataset.dtype),
+                    "chunks": list(dataset.chunks) if dataset.chunks else None,
+                    "compression": dataset.compression,
+                }
+            )
+        return out
+
+    def _optional(self, name: str) -> h5py.Dataset | None:
+        dataset = self.file.get(name)
+        return dataset if isinstance(dataset, h5py.Dataset) else None
+
+    @property
+    def latents(self) -> h5py.Dataset | None:
+        """Autoencoder codes ``zbar``: ``float32 [N, d]``, or ``None``."""
+        return self._optional("latents")
+
+    @property
+    def images(self) -> h5py.Dataset | None:
+        """Thumbnails: ``uint8 [N, H, W, C]``, or ``None``."""
+        return self._optional("images")
+
+    @cached_property
+    def labels(self) -> np.ndarray | None:
+        """Class labels ``int64 [N]``, or ``None`` for an unlabelled dataset."""
+        dataset = self._optional("labels")
+        return None if dataset is None else dataset[...]
+
+    @cached_property
+    def attributes(self) -> np.ndarray:
+        """Attribute values ``float32 [N, K]`` (categorical ones hold category indices)."""
+        return np.asarray(self.file["attributes"][...])
+
+    @cached_property
+    def index(self) -> np.ndarray:
+        """Sample index in the source dataset of each row: ``int64 [N]``."""
+        return np.asarray(self.file["index"][...])
+
+    @cached_property
+    def bad(self) -> np.ndarray:
+        """Dataset indices skipped as unreadable: ``int64 [M]`` (often empty)."""
+        dataset = self._optional("bad")
+        return np.zeros(0, np.int64) if dataset is None else np.asarray(dataset[...])
+
+    def dataset_name(self, field_name: str) -> str:
+        """The HDF5 path of a field: ``"latents"`` → ``"latents"``, a layer → ``"layers/<name>"``."""
+        if field_name in FIELDS:
+            if field_name not in self.file:
+                raise StoreError(
+                    f"{self.path} has no {field_name}; extract again with them to use them"
+                )
+            return field_name
+        return self.layer(field_name).name.lstrip("/")
+
+    def load(self, name: str) -> np.ndarray:
+        """A layer, ``"latents"``, ``"images"`` (or another per-row field) fully in memory."""
+        return np.asarray(self.file[self.dataset_name(name)][...])
+
+    def torch_dataset(
+        self, fields: Sequence[str], *, in_memory: bool | None = None, cap_bytes: int = 2 << 30
+    ) -> Dataset[tuple[torch.Tensor, ...]]:
+        """A map-style torch dataset whose item ``i`` is one tensor per field, in order.
+
+        ``in_memory=None`` loads everything when the fields take at most ``cap_bytes``, else
+        streams: the dataset holds only the path and opens the file lazily in each process
+        (DataLoader workers). Fields: ``"latents"``, ``"labels"``, ``"attributes"``,
+        ``"images"``, ``"index"`` or a layer name.
+        """
+        if not fields:
+            raise ConfigError("torch_dataset needs at least one field")
+        names = [self.dataset_name(f) for f in fields]
+        if in_memory is None:
+            in_memory = sum(self.file[name].nbytes for name in names) <= cap_bytes
+        if in_memory:
+            return MemoryDataset([np.asarray(self.file[name][...]) for name in names])
+        return StreamingDataset(self.path, names, self.n)
+
+    def _datasets(self) -> Iterator[h5py.Dataset]:
+        for name in ("index", "labels", "attributes"):
+            if name in self.file:
+                yield self.file[name]
+        for name in self.layer_names:
+            yield self.file["layers"][name]
+        for name in ("latents", "images", "done", "bad"):
+            if name in self.file:
+                yield self.file[name]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able description: path, format, completeness, metadata, datasets, size on disk."""
+        shards = [self.path.parent / s for s in self.metadata.get("shards") or []]
+        return {
+            "path": str(self.path),
+            "format": FORMAT,
+            "version": int(self.file.attrs["version"]),
+            "complete": self.complete,
+            "rows": {"done": self.done_count, "total": self.n},
+            "metadata": self.metadata,
+            "datasets": [
+                {
+                    "name": dataset.name.lstrip("/"),
+                    "shape": list(dataset.shape),
+                    "dtype": str(dataset.dtype),
+                    "chunks": list(dataset.chunks) if dataset.chunks else None,
+                    "compression": dataset.compression,
+                    "virtual": dataset.is_virtual,
+                }
+                for dataset in self._datasets()
+            ],
+            "size_bytes": self.path.stat().st_size + sum(s.stat().st_size for s in shards),
+        }
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        self.file.close()
+
+    def __enter__(self) -> ActivationStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
