@@ -97,16 +97,21 @@ def load_backbone(
     backbone = build_backbone(name, **options)
     if weights is None:
         if warn_random:
-            warnings.warn(
-                f"backbone {name} has random weights: pass --weights PATH (a state dict, "
-                ".safetensors or an 'innx fit classifier' run) to explain a trained model",
-                InnxWarning,
-                stacklevel=2,
-            )
+            warn_random_weights(name)
         return backbone, Weights(None, None)
     tensors = read_state_dict(weights)
     load_weights(backbone.model, tensors, str(weights), hint=_classes_hint(backbone, tensors))
     return backbone, Weights(str(weights), sha256_file(Path(weights)))
+
+
+def warn_random_weights(name: str) -> None:
+    """Say (an :class:`~innx.errors.InnxWarning`) that backbone ``name`` has random weights."""
+    warnings.warn(
+        f"backbone {name} has random weights: pass --weights PATH (a state dict, "
+        ".safetensors or an 'innx fit classifier' run) to explain a trained model",
+        InnxWarning,
+        stacklevel=3,
+    )
 
 
 def describe_factory(name: str) -> dict[str, Any]:

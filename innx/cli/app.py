@@ -39,7 +39,9 @@ COMMANDS_GROUP = "innx.commands"
 BUILTIN_COMMANDS: dict[str, str] = {
     "backbones": "innx.cli.backbones:backbones",
     "data": "innx.cli.data:app",
+    "extract": "innx.cli.extract:extract",
     "fit": "innx.cli.fit:app",
+    "info": "innx.cli.info:info",
     "layers": "innx.cli.backbones:layers",
     "plugins": "innx.cli.plugins:plugins",
 }

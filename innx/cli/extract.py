@@ -1,0 +1,119 @@
+"""``innx extract``: layer activations, autoencoder codes and attributes into an HDF5 store."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from innx.cli.options import (
+    BackboneOptions,
+    Device,
+    JsonFlag,
+    NumClasses,
+    Overwrite,
+    Resume,
+    Seed,
+    Weights,
+    Workers,
+    parse_options,
+)
+from innx.cli.progress import log, step_progress
+
+
+def extract(
+    data: Annotated[str, typer.Argument(help="A dataset spec, e.g. shapes:n=20000,size=32.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The store to write (.h5).")],
+    backbone: Annotated[
+        str | None,
+        typer.Option("--backbone", help="A backbone name (may be omitted with --weights RUN)."),
+    ] = None,
+    layer: Annotated[
+        list[str] | None,
+        typer.Option("--layer", help="A layer to store (repeatable), or 'all' (innx layers)."),
+    ] = None,
+    weights: Weights = None,
+    num_classes: NumClasses = None,
+    option: BackboneOptions = None,
+    autoencoder: Annotated[
+        str | None,
+        typer.Option("--autoencoder", help="An autoencoder run: store its codes as /latents."),
+    ] = None,
+    store_images: Annotated[
+        bool, typer.Option("--store-images", help="Keep uint8 thumbnails for innx render.")
+    ] = False,
+    dtype: Annotated[str, typer.Option("--dtype", help="float32 or float16.")] = "float32",
+    compression: Annotated[str, typer.Option("--compression", help="none, lzf or gzip.")] = "none",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
+    workers: Workers = 0,
+    device: Device = "cpu",
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Only the first N images.")
+    ] = None,
+    skip_bad: Annotated[
+        bool,
+        typer.Option("--skip-bad", help="Skip unreadable images (recorded in /bad, index -1)."),
+    ] = False,
+    fail_on_nonfinite: Annotated[
+        bool, typer.Option("--fail-on-nonfinite", help="Stop at the first NaN or inf.")
+    ] = False,
+    seed: Seed = 0,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Run a backbone over a dataset and write its layers to an HDF5 activation store.
+
+    Under torchrun each process writes its shard beside OUTPUT and the first one joins them
+    into OUTPUT as HDF5 virtual datasets.
+    """
+    from innx.ops.extract import ExtractOptions
+    from innx.ops.extract import extract as run_extract
+
+    backbone_options = parse_options(option)
+    if num_classes is not None:
+        backbone_options["num_classes"] = num_classes
+    options = ExtractOptions(
+        data=data,
+        backbone=backbone,
+        layers=tuple(layer or ()),
+        weights=weights,
+        backbone_options=backbone_options,
+        autoencoder=autoencoder,
+        store_images=store_images,
+        dtype=dtype,
+        compression=compression,
+        batch_size=batch_size,
+        workers=workers,
+        device=device,
+        limit=limit,
+        skip_bad=skip_bad,
+        fail_on_nonfinite=fail_on_nonfinite,
+        seed=seed,
+    )
+    with step_progress("extract") as progress:
+        result = run_extract(
+            options,
+            output,
+            resume=resume,
+            overwrite=overwrite,
+            progress=lambda done, total: progress(done, total, {}),
+            log=log,
+        )
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun the first process reports for all
+    if json_output:
+        summary = {
+            "store": str(result.path),
+            "rows": result.rows,
+            "written": result.written,
+            "nonfinite": result.nonfinite,
+            "bad": result.bad,
+            "shards": [str(p) for p in result.shards],
+        }
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo(str(result.path))
