@@ -40,3 +40,18 @@ def test_classifier_benchmark_prints_its_table() -> None:
         seconds, accuracy = map(float, rows[contender])
         assert seconds > 0 and 0.0 <= accuracy <= 1.0
     assert float(rows["innx/plain"][-1]) > 0
+
+
+def test_extract_benchmark_prints_its_table() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "extract.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line[:1].isalpha() and "  " in line]
+    measures = {line.split("  ")[0].strip(): line for line in rows}
+    for measure in ("extract images/s", "write MB/s", "peak RSS MB, N vs 4N"):
+        ratio = float(measures[measure][24:].split()[2])
+        assert ratio > 0
