@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from innx.data.base import check_index
 from innx.errors import ConfigError, StoreError, first_line
-from innx.store.activations import FIELDS, FORMAT, check_format, json_attrs
+from innx.store.layout import FIELDS, FORMAT, check_format, json_attrs
 
 
 class MemoryDataset(Dataset[tuple[torch.Tensor, ...]]):
