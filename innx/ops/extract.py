@@ -3,8 +3,8 @@
 The pipeline, and why:
 
 - **Bounded memory.** Batches flow from a ``DataLoader`` (``workers`` processes decode and
-  preprocess) through the model to a writer thread over a queue of :data:`QUEUE_DEPTH` batches, so
-  memory does not grow with N and HDF5 writes overlap the next forward pass.
+  preprocess) through the model to a writer thread (:mod:`innx.ops.store_thread`) over a short
+  queue, so memory does not grow with N and HDF5 writes overlap the next forward pass.
 - **Safe and resumable.** The store (:class:`~innx.store.StoreWriter`) is created at full size,
   rows are marked ``done`` only after their data is flushed, and the file is marked complete only
   at the end; ``resume`` recomputes exactly the rows not done, so a killed run finishes to the
@@ -16,11 +16,9 @@ The pipeline, and why:
 from __future__ import annotations
 
 import os
-import queue
-import threading
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +31,14 @@ from innx.backbones import Backbone, Preprocessing, load_backbone
 from innx.backbones.registry import warn_random_weights
 from innx.data.base import ImageDataset
 from innx.data.spec import open_dataset
-from innx.errors import ConfigError, DataError, InnxWarning, ShapeError
+from innx.errors import ConfigError, InnxWarning, ShapeError
 from innx.ops.autoencoders import Autoencoder, load_autoencoder
+from innx.ops.extract_inputs import ExtractItems, collate_items
+from innx.ops.store_thread import StoreThread
 from innx.plugins import registry
 from innx.store import LayerSpec, StoreLayout, StoreWriter, join_shards
+from innx.store.layout import COMPRESSIONS, DTYPES
 
-QUEUE_DEPTH = 2
-DTYPES = ("float32", "float16")
-COMPRESSIONS = ("none", "lzf", "gzip")
 ALL = "all"
 
 Progress = Callable[[int, int], None]
@@ -142,24 +140,10 @@ def extract(
         batch_size=options.batch_size,
         metadata=_metadata(options, dataset, backbone, weights.path, weights.sha256, n),
     )
+    job = _Job(dataset, backbone, names, autoencoder, thumb, options, device, resume, overwrite)
     rank, world = _rank_and_world()
     if world == 1:
-        written = _extract_rows(
-            layout,
-            out,
-            np.arange(n),
-            dataset,
-            backbone,
-            names,
-            autoencoder,
-            thumb,
-            options,
-            resume=resume,
-            overwrite=overwrite,
-            progress=progress,
-            device=device,
-            say=say,
-        )
+        written = _extract_rows(job, layout, out, np.arange(n), progress, say)
         return ExtractResult(out, n, *written, shards=[])
     # whole batches per rank: the same batches as one process, so the same arithmetic, bit for bit
     batches = -(-n // options.batch_size)
@@ -169,24 +153,10 @@ def extract(
             "processes; lower --batch-size or use fewer processes"
         )
     bounds = [min(n, batches * k // world * options.batch_size) for k in range(world + 1)]
+    start, stop = bounds[rank], bounds[rank + 1]
     shards = [shard_path(out, k, world) for k in range(world)]
-    shard_layout = _shard_layout(layout, bounds[rank + 1] - bounds[rank])
-    written = _extract_rows(
-        shard_layout,
-        shards[rank],
-        np.arange(bounds[rank], bounds[rank + 1]),
-        dataset,
-        backbone,
-        names,
-        autoencoder,
-        thumb,
-        options,
-        resume=resume,
-        overwrite=overwrite,
-        progress=progress,
-        device=device,
-        say=say,
-    )
+    shard_layout = replace(layout, n=stop - start)
+    written = _extract_rows(job, shard_layout, shards[rank], np.arange(start, stop), progress, say)
     torch.distributed.barrier()
     if rank == 0:
         if out.exists() and not (resume or overwrite):
@@ -197,51 +167,58 @@ def extract(
     return ExtractResult(out, n, *written, shards=shards)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every shard of one extraction shares."""
+
+    dataset: ImageDataset
+    backbone: Backbone
+    names: list[str]
+    autoencoder: Autoencoder | None
+    thumb: tuple[int, int] | None
+    options: ExtractOptions
+    device: torch.device
+    resume: bool
+    overwrite: bool
+
+
 def shard_path(out: Path, rank: int, world: int) -> Path:
     """``acts.h5`` → ``acts.rank0-of-2.h5``, beside it."""
     return out.with_name(f"{out.stem}.rank{rank}-of-{world}{out.suffix or '.h5'}")
 
 
 def _extract_rows(
+    job: _Job,
     layout: StoreLayout,
     path: Path,
     rows: np.ndarray,
-    dataset: ImageDataset,
-    backbone: Backbone,
-    names: list[str],
-    autoencoder: Autoencoder | None,
-    thumb: tuple[int, int] | None,
-    options: ExtractOptions,
-    *,
-    resume: bool,
-    overwrite: bool,
     progress: Progress | None,
-    device: torch.device,
     say: Callable[[str], None],
 ) -> tuple[int, int, list[int]]:
     """Extract source ``rows`` into store ``path`` (its row i is source row ``rows[i]``);
     return rows written now, non-finite values seen, bad dataset indices."""
-    if resume and path.exists():
+    options, backbone = job.options, job.backbone
+    if job.resume and path.exists():
         writer = StoreWriter.resume(path, layout)
     else:
-        writer = StoreWriter.create(path, layout, overwrite=overwrite)
+        writer = StoreWriter.create(path, layout, overwrite=job.overwrite)
     with writer:
         pending = writer.pending()
-        if resume:
+        if job.resume:
             say(f"resuming {path}: {len(pending)} of {layout.n} rows left")
         batches = _contiguous_batches(pending, options.batch_size)
-        source = _Items(dataset, backbone.preprocessing, thumb, options.skip_bad)
+        source = ExtractItems(job.dataset, backbone.preprocessing, job.thumb, options.skip_bad)
         loader = DataLoader(
             source,
             batch_sampler=[rows[b].tolist() for b in batches],
             num_workers=options.workers,
-            collate_fn=_collate,
+            collate_fn=collate_items,
         )
-        sink = _Writer(writer, layout.image_shape is not None, layout.has_labels)
+        sink = StoreThread(writer, layout.image_shape is not None, layout.has_labels)
         nonfinite, bad, done = 0, [], layout.n - len(pending)
         try:
             for local, batch in zip(batches, _iterate(loader), strict=True):
-                values = _forward(batch, backbone, names, autoencoder, device)
+                values = _forward(batch, backbone, job.names, job.autoencoder, job.device)
                 count = sum(_nonfinite(v) for v in values["layers"].values())
                 if count and options.fail_on_nonfinite:
                     raise ShapeError(
@@ -290,63 +267,6 @@ def _contiguous_batches(pending: np.ndarray, batch_size: int) -> list[np.ndarray
     return batches
 
 
-class _Items(torch.utils.data.Dataset[dict[str, Any]]):
-    """Dataset rows as backbone inputs (float, preprocessed in the worker) plus thumbnails."""
-
-    def __init__(
-        self,
-        dataset: ImageDataset,
-        preprocessing: Preprocessing,
-        thumb: tuple[int, int] | None,
-        skip_bad: bool,
-    ) -> None:
-        self.dataset, self.preprocessing = dataset, preprocessing
-        self.thumb, self.skip_bad = thumb, skip_bad
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        try:
-            x, label, attributes = self.dataset[index]
-        except DataError:
-            if not self.skip_bad:
-                raise
-            return {"index": index, "bad": True}
-        item = {"index": index, "bad": False, "x": self.preprocessing(x), "label": label}
-        item["attributes"] = attributes
-        if self.thumb is not None:
-            item["image"] = _thumbnail(x, self.thumb, self.preprocessing.channels)
-        return item
-
-
-def _thumbnail(x: torch.Tensor, size: tuple[int, int], channels: int) -> torch.Tensor:
-    pre = Preprocessing(size=size, mean=(0.0,) * channels, std=(1.0,) * channels, channels=channels)
-    return pre.fit(x).permute(1, 2, 0).contiguous()  # [H, W, C] uint8
-
-
-def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    good = [item for item in items if not item["bad"]]
-    if not good:
-        raise DataError("every image of a batch is unreadable; check the dataset")
-    template = good[0]
-    batch: dict[str, Any] = {"bad": [item["index"] for item in items if item["bad"]]}
-    batch["index"] = torch.tensor([item["index"] for item in items], dtype=torch.int64)
-    batch["index"][[i for i, item in enumerate(items) if item["bad"]]] = -1
-    for key in ("x", "attributes", "image"):
-        if key in template:
-            batch[key] = torch.stack(
-                [
-                    item[key] if not item["bad"] else torch.zeros_like(template[key])
-                    for item in items
-                ]
-            )
-    batch["label"] = torch.tensor(
-        [item["label"] if not item["bad"] else -1 for item in items], dtype=torch.int64
-    )
-    return batch
-
-
 def _iterate(loader: DataLoader[Any]) -> Iterator[dict[str, Any]]:
     yield from loader
 
@@ -366,56 +286,6 @@ def _forward(
             images = batch["image"].permute(0, 3, 1, 2).to(device).float() / 255.0
             values["latents"] = autoencoder.encode(images).float().cpu().numpy()
     return values
-
-
-class _Writer:
-    """Writes batches on a thread, so HDF5 I/O overlaps the next forward pass."""
-
-    def __init__(self, writer: StoreWriter, store_images: bool, has_labels: bool) -> None:
-        self.writer = writer
-        self.store_images = store_images
-        self.has_labels = has_labels
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DEPTH)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="innx-store-writer", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            job = self.queue.get()
-            if job is None:
-                return
-            if self.error is not None:
-                continue  # drain after a failure
-            local, batch, values = job
-            try:
-                self.writer.write(
-                    local,
-                    index=batch["index"].numpy(),
-                    labels=batch["label"].numpy() if self.has_labels else None,
-                    attributes=batch["attributes"].numpy(),
-                    layers=values["layers"],
-                    latents=values.get("latents"),
-                    images=batch["image"].numpy() if self.store_images else None,
-                )
-            except BaseException as err:  # re-raised in the main thread
-                self.error = err
-
-    def put(self, local: np.ndarray, batch: dict[str, Any], values: dict[str, Any]) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put((local, batch, values))
-
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def abort(self) -> None:
-        self.error = self.error or RuntimeError("aborted")
-        self.queue.put(None)
-        self.thread.join()
 
 
 def _thumbnail_size(pre: Preprocessing, autoencoder: Autoencoder | None) -> tuple[int, int]:
@@ -452,12 +322,6 @@ def _metadata(
         "preprocessing": backbone.preprocessing.to_dict(),
         "extract": {**asdict(options), "innx_version": __version__},
     }
-
-
-def _shard_layout(layout: StoreLayout, n: int) -> StoreLayout:
-    from dataclasses import replace
-
-    return replace(layout, n=n)
 
 
 def _rank_and_world() -> tuple[int, int]:

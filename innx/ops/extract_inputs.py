@@ -1,0 +1,68 @@
+"""The inputs of ``innx extract``: dataset rows preprocessed in the loader's workers, batched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from innx.backbones import Preprocessing
+from innx.data.base import ImageDataset
+from innx.errors import DataError
+
+
+class ExtractItems(torch.utils.data.Dataset[dict[str, Any]]):
+    """Dataset rows as backbone inputs (float, preprocessed in the worker) plus thumbnails."""
+
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        preprocessing: Preprocessing,
+        thumb: tuple[int, int] | None,
+        skip_bad: bool,
+    ) -> None:
+        self.dataset, self.preprocessing = dataset, preprocessing
+        self.thumb, self.skip_bad = thumb, skip_bad
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        try:
+            x, label, attributes = self.dataset[index]
+        except DataError:
+            if not self.skip_bad:
+                raise
+            return {"index": index, "bad": True}
+        item = {"index": index, "bad": False, "x": self.preprocessing(x), "label": label}
+        item["attributes"] = attributes
+        if self.thumb is not None:
+            item["image"] = _thumbnail(x, self.thumb, self.preprocessing.channels)
+        return item
+
+
+def _thumbnail(x: torch.Tensor, size: tuple[int, int], channels: int) -> torch.Tensor:
+    pre = Preprocessing(size=size, mean=(0.0,) * channels, std=(1.0,) * channels, channels=channels)
+    return pre.fit(x).permute(1, 2, 0).contiguous()  # [H, W, C] uint8
+
+
+def collate_items(items: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [item for item in items if not item["bad"]]
+    if not good:
+        raise DataError("every image of a batch is unreadable; check the dataset")
+    template = good[0]
+    batch: dict[str, Any] = {"bad": [item["index"] for item in items if item["bad"]]}
+    batch["index"] = torch.tensor([item["index"] for item in items], dtype=torch.int64)
+    batch["index"][[i for i, item in enumerate(items) if item["bad"]]] = -1
+    for key in ("x", "attributes", "image"):
+        if key in template:
+            batch[key] = torch.stack(
+                [
+                    item[key] if not item["bad"] else torch.zeros_like(template[key])
+                    for item in items
+                ]
+            )
+    batch["label"] = torch.tensor(
+        [item["label"] if not item["bad"] else -1 for item in items], dtype=torch.int64
+    )
+    return batch
