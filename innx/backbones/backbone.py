@@ -146,15 +146,20 @@ class Backbone:
         Raises :class:`~innx.errors.ConfigError` listing the valid names.
         """
         names = list(names)
-        modules = dict(self.model.named_modules())
-        unknown = [n for n in names if n not in self.layers and (n == INPUT or n not in modules)]
+        trace = self._trace()
+        if all(n in self.layers or (n != INPUT and n in trace) for n in names):
+            unknown = []  # the common case, once per batch in extract: no module walk
+        else:
+            modules = dict(self.model.named_modules())
+            unknown = [
+                n for n in names if n not in self.layers and (n == INPUT or n not in modules)
+            ]
         if unknown:
             which = ", ".join(repr(n) for n in unknown)
             raise ConfigError(
                 f"layer {which} is not in {self.label}; choose one of: "
                 f"{', '.join(self.public_layers())} (or a module path: 'innx layers {self.label} --all')"
             )
-        trace = self._trace()
         for n in names:
             path = self.layers.get(n, n)
             if path == INPUT:
@@ -211,7 +216,6 @@ class Backbone:
         if wanted:
             trace = self._trace()
             last = max(wanted, key=lambda p: trace[p].last)
-            modules = dict(self.model.named_modules())
             calls = {p: 0 for p in wanted}
 
             def hook_for(path: str) -> Any:
@@ -223,7 +227,9 @@ class Backbone:
 
                 return hook
 
-            handles = [modules[p].register_forward_hook(hook_for(p)) for p in wanted]
+            handles = [
+                self.model.get_submodule(p).register_forward_hook(hook_for(p)) for p in wanted
+            ]
             try:
                 self.model(x)
             except _StopForward:

@@ -211,13 +211,16 @@ class ClassifierTask:
         self.device = device
         self.workers = workers
         self.steps_per_epoch = max(1, len(train_rows) // batch_size)
+        self._epoch: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
 
     def _positions(self, step: int) -> torch.Tensor:
         """Positions (into the training rows) of the batch of ``step``: a fresh permutation per
         epoch, seeded by (seed, epoch), so any step can be recomputed alone."""
         epoch, offset = divmod(step, self.steps_per_epoch)
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        perm = torch.randperm(len(self.train_rows), generator=generator)
+        if self._epoch is None or self._epoch[0] != epoch:  # once per epoch, not per step
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch = (epoch, torch.randperm(len(self.train_rows), generator=generator))
+        perm = self._epoch[1]
         size = min(self.batch_size, len(self.train_rows))
         return perm[offset * size : (offset + 1) * size]
 
