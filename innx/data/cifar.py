@@ -26,7 +26,7 @@ import torch
 from numpy.typing import NDArray
 
 from innx.data.base import CATEGORICAL, Attribute, ImageDataset, Item, check_index, hash_json
-from innx.data.files import missing_files
+from innx.data.files import LazyImages, missing_files
 from innx.data.spec import Options, need_location
 from innx.errors import DataError
 
@@ -116,7 +116,7 @@ def read_classes(path: Path) -> tuple[str, ...]:
     return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
 
 
-class Cifar10Dataset(ImageDataset):
+class Cifar10Dataset(LazyImages, ImageDataset):
     """CIFAR-10 ``split`` from ``root``: ``[3, 32, 32]`` images with their class.
 
     Labels are read when the dataset is opened; images on first access, once per process.
@@ -152,21 +152,13 @@ class Cifar10Dataset(ImageDataset):
         self.classes = read_classes(folder / META)
         self.attributes = (Attribute("class", CATEGORICAL, self.classes),)
         self.labels = np.concatenate([read_batch(p)[1] for p in self.files])
-        self._images: NDArray[np.uint8] | None = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_images"] = None  # reloaded lazily in the worker
-        return state
-
-    def images(self) -> NDArray[np.uint8]:
-        """All images, uint8 ``[N, 3, 32, 32]``, read on first call (once per process)."""
-        if self._images is None:
-            images = np.concatenate([read_batch(p)[0] for p in self.files])
-            if len(images) != len(self.labels):
-                raise DataError(f"{self.files[0].parent} changed since it was opened; reopen it")
-            self._images = images
-        return self._images
+    def read_images(self) -> NDArray[np.uint8]:
+        """All images, uint8 ``[N, 3, 32, 32]``."""
+        images = np.concatenate([read_batch(p)[0] for p in self.files])
+        if len(images) != len(self.labels):
+            raise DataError(f"{self.files[0].parent} changed since it was opened; reopen it")
+        return images
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -34,7 +34,7 @@ from innx.data.base import (
     check_index,
     hash_json,
 )
-from innx.data.files import missing_files
+from innx.data.files import local_file
 from innx.data.spec import Options, need_location
 from innx.errors import DataError
 
@@ -89,11 +89,9 @@ class DSpritesDataset(ImageDataset):
     channels = 1
 
     def __init__(self, file: str | os.PathLike[str]) -> None:
-        self.path = Path(os.path.abspath(Path(file).expanduser()))
+        self.path = local_file("dsprites", file, HOW)
         self.root = str(self.path)
         self.spec = f"dsprites:{self.root}"
-        if not self.path.is_file():
-            raise missing_files("dsprites", [self.path], HOW)
         headers = {}
         with self._zip() as archive:
             names = set(archive.namelist())

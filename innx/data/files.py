@@ -6,9 +6,11 @@ import gzip
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from innx.errors import DataError
 
@@ -27,6 +29,15 @@ def missing_files(what: str, missing: Sequence[str | Path], how: str) -> DataErr
     names = [str(p) for p in missing]
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     return DataError(f"{what} expects {shown}, not found; {how}")
+
+
+def local_file(dataset: str, file: str | os.PathLike[str], how: str) -> Path:
+    """The absolute path of a dataset's single local file, or the error naming it and ``how``
+    to get it."""
+    path = Path(os.path.abspath(Path(file).expanduser()))
+    if not path.is_file():
+        raise missing_files(dataset, [path], how)
+    return path
 
 
 def read_bytes(path: Path) -> bytes:
@@ -61,3 +72,29 @@ def read_image(path: str | os.PathLike[str], mode: str = "RGB") -> torch.Tensor:
     if array.ndim == 2:
         array = array[:, :, None]
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+class LazyImages:
+    """All images of a dataset in memory, read on first use and once per process.
+
+    Datasets whose files hold every image in one array (MNIST, CIFAR-10) mix this in and implement
+    :meth:`read_images`. A pickled copy (a DataLoader worker) leaves the array behind and reads it
+    again when it needs it.
+    """
+
+    _images: NDArray[np.uint8] | None = None
+
+    def read_images(self) -> NDArray[np.uint8]:
+        """Read every image from disk; raise :class:`DataError` when the files changed."""
+        raise NotImplementedError
+
+    def images(self) -> NDArray[np.uint8]:
+        """All images, read on first call (once per process)."""
+        if self._images is None:
+            self._images = self.read_images()
+        return self._images
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_images"] = None  # reloaded lazily in the worker
+        return state

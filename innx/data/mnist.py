@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +35,7 @@ from numpy.typing import NDArray
 
 from innx.data.base import CATEGORICAL, CONTINUOUS, Attribute, ImageDataset, Item, check_index
 from innx.data.base import hash_json as _hash_json
-from innx.data.files import first_existing, missing_files, read_bytes
+from innx.data.files import LazyImages, first_existing, missing_files, read_bytes
 from innx.data.idx import read_idx, read_idx_header
 from innx.data.spec import Options, need_location
 from innx.errors import DataError
@@ -67,7 +66,7 @@ def find_mnist(root: str, split: str) -> tuple[Path, Path]:
     return images, labels
 
 
-class MnistDataset(ImageDataset):
+class MnistDataset(LazyImages, ImageDataset):
     """MNIST ``split`` from ``root``: grey digits ``[1, 28, 28]``, label = attribute ``digit``.
 
     Labels are read when the dataset is opened; images on first access, once per process.
@@ -113,21 +112,13 @@ class MnistDataset(ImageDataset):
             raise DataError(f"{self.labels_path} holds labels above 9; is it MNIST?")
         self.labels = labels.astype(np.int64)
         self.image_size = (shape[1], shape[2])
-        self._images: NDArray[np.uint8] | None = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_images"] = None  # reloaded lazily in the worker
-        return state
-
-    def images(self) -> NDArray[np.uint8]:
-        """All images, uint8 ``[N, H, W]``, read on first call (once per process)."""
-        if self._images is None:
-            array = read_idx(self.images_path, IMAGES_MAGIC)
-            if array.shape[0] != len(self.labels):
-                raise DataError(f"{self.images_path} changed since it was opened; reopen it")
-            self._images = array.astype(np.uint8, copy=False)
-        return self._images
+    def read_images(self) -> NDArray[np.uint8]:
+        """All images, uint8 ``[N, H, W]``."""
+        array = read_idx(self.images_path, IMAGES_MAGIC)
+        if array.shape[0] != len(self.labels):
+            raise DataError(f"{self.images_path} changed since it was opened; reopen it")
+        return array.astype(np.uint8, copy=False)
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,7 @@ from innx.data.base import (
     check_index,
     hash_json,
 )
-from innx.data.files import missing_files
+from innx.data.files import local_file
 from innx.data.spec import Options, need_location
 from innx.errors import DataError
 
@@ -56,6 +55,7 @@ class Shapes3DDataset(ImageDataset):
     Example::
 
         >>> import h5py, tempfile
+        >>> from pathlib import Path
         >>> tmp = tempfile.TemporaryDirectory()
         >>> f = Path(tmp.name, "3dshapes.h5")
         >>> with h5py.File(f, "w") as h5:
@@ -74,11 +74,9 @@ class Shapes3DDataset(ImageDataset):
     channels = 3
 
     def __init__(self, file: str | os.PathLike[str]) -> None:
-        self.path = Path(os.path.abspath(Path(file).expanduser()))
+        self.path = local_file("3dshapes", file, HOW)
         self.root = str(self.path)
         self.spec = f"3dshapes:{self.root}"
-        if not self.path.is_file():
-            raise missing_files("3dshapes", [self.path], HOW)
         self._h5: Any = None
         self._pid: int | None = None
         self._labels: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None
