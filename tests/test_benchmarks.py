@@ -9,14 +9,20 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def test_flows_benchmark_prints_its_table() -> None:
+def run_quick(script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``benchmarks/<script> --quick``; it must succeed."""
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "flows.py"), "--quick"],
+        [sys.executable, str(BENCHMARKS / script), "--quick"],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_flows_benchmark_prints_its_table() -> None:
+    result = run_quick("flows.py")
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("preset"))
     rows = [line.split() for line in lines[header + 2 :]]
@@ -28,13 +34,7 @@ def test_flows_benchmark_prints_its_table() -> None:
 
 
 def test_classifier_benchmark_prints_its_table() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "classifier.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_quick("classifier.py")
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line}
     for contender in ("innx", "plain"):
         seconds, accuracy = map(float, rows[contender])
@@ -43,13 +43,7 @@ def test_classifier_benchmark_prints_its_table() -> None:
 
 
 def test_extract_benchmark_prints_its_table() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "extract.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_quick("extract.py")
     rows = [line for line in result.stdout.splitlines() if line[:1].isalpha() and "  " in line]
     measures = {line.split("  ")[0].strip(): line for line in rows}
     for measure in ("extract images/s", "write MB/s", "peak RSS MB, N vs 4N"):
