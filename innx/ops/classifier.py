@@ -10,7 +10,6 @@ its manifest; ``load_backbone(None, RUN)`` (``--backbone smallcnn --weights RUN`
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -26,18 +25,12 @@ from innx.backbones.registry import build_backbone
 from innx.data.base import ImageDataset
 from innx.data.spec import open_dataset
 from innx.errors import ConfigError
+from innx.ops.distributed import SINGLE, Part, agree, current_part, local_device
 from innx.ops.images import MEMORY_CAP, ImageBatch, image_bytes, iter_batches, load_images
-from innx.ops.training import (
-    RESUME_DIR,
-    LoopConfig,
-    Progress,
-    finish_run_dir,
-    prepare_run_dir,
-    train,
-)
+from innx.ops.run_dirs import check_same_fit, finish_run_dir, prepare_run_dir
+from innx.ops.training import LoopConfig, Progress, train
 from innx.store.runs import write_run
 
-FIT_FILE = "fit.json"  # the arguments of an unfinished fit, in resume/, checked on --resume
 EVAL_BATCH = 512
 
 
@@ -99,9 +92,13 @@ def fit_classifier(
             "(a folder with one subfolder per class, or a dataset with labels)"
         )
     started = time.perf_counter()
-    resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
-    _check_same_fit(out, fit, resuming)
-    device = torch.device(fit.device)
+    part = current_part(fit.device)
+    resuming = False
+    if part.is_main:
+        resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
+        check_same_fit(out, fit.to_dict(), resuming, ignore=("workers", "checkpoint_every"))
+    resuming = agree(part, resuming)
+    device = local_device(fit.device)
     torch.manual_seed(fit.seed)
     backbone = _build(fit, dataset)
     model = backbone.model.to(device)
@@ -129,6 +126,7 @@ def fit_classifier(
         fit.seed,
         device,
         fit.workers,
+        part,
     )
     config = LoopConfig(
         steps=steps,
@@ -140,6 +138,7 @@ def fit_classifier(
         log_every=min(20, steps),
         eval_every=steps_per_epoch,
         checkpoint_every=fit.checkpoint_every,
+        device=fit.device,
     )
     result = train(task, config, out, resume=resuming, progress=progress)
     metrics = {
@@ -154,6 +153,8 @@ def fit_classifier(
         "classes": list(dataset.classes),
         "preprocessing": backbone.preprocessing.to_dict(),
     }
+    if not part.is_main:
+        return ClassifierResult(out, metrics)
     write_run(
         out,
         {k: v.contiguous() for k, v in model.state_dict().items()},
@@ -199,6 +200,7 @@ class ClassifierTask:
         seed: int,
         device: torch.device,
         workers: int,
+        part: Part = SINGLE,
     ) -> None:
         self.model = backbone.model
         self.preprocessing: Preprocessing = backbone.preprocessing
@@ -210,6 +212,7 @@ class ClassifierTask:
         self.seed = seed
         self.device = device
         self.workers = workers
+        self.part = part
         self.steps_per_epoch = max(1, len(train_rows) // batch_size)
         self._epoch: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
 
@@ -222,7 +225,7 @@ class ClassifierTask:
             self._epoch = (epoch, torch.randperm(len(self.train_rows), generator=generator))
         perm = self._epoch[1]
         size = min(self.batch_size, len(self.train_rows))
-        return perm[offset * size : (offset + 1) * size]
+        return perm[offset * size : (offset + 1) * size][self.part.share(size)]
 
     def batches(self, start: int, stop: int) -> Iterator[ImageBatch]:
         if self.train_data is not None:
@@ -232,14 +235,16 @@ class ClassifierTask:
         rows = [self.train_rows[self._positions(step)].tolist() for step in range(start, stop)]
         yield from iter_batches(self.dataset, rows, self.preprocessing, workers=self.workers)
 
-    def _forward(self, images: torch.Tensor) -> torch.Tensor:
+    def _forward(self, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
         x = self.preprocessing.normalize(images.to(self.device))
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)  # type: ignore[no-any-return]
+        return model(x)  # type: ignore[no-any-return]
 
-    def loss(self, batch: ImageBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        logits = self._forward(batch.images)
+    def loss(
+        self, model: torch.nn.Module, batch: ImageBatch
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        logits = self._forward(model, batch.images)
         labels = batch.labels.to(self.device)
         loss = F.cross_entropy(logits.flatten(1), labels)
         accuracy = (logits.flatten(1).argmax(1) == labels).float().mean().item()
@@ -250,7 +255,7 @@ class ClassifierTask:
         for i in range(0, len(self.val), EVAL_BATCH):
             images = self.val.images[i : i + EVAL_BATCH]
             labels = self.val.labels[i : i + EVAL_BATCH].to(self.device)
-            logits = self._forward(images).flatten(1)
+            logits = self._forward(self.model, images).flatten(1)
             total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += int((logits.argmax(1) == labels).sum())
         n = max(1, len(self.val))
@@ -272,26 +277,3 @@ def _build(fit: ClassifierFit, dataset: ImageDataset) -> Backbone:
         except ConfigError:
             pass  # no such option, or a size the backbone cannot take: its default is used
     return build_backbone(fit.backbone, **options)
-
-
-def _check_same_fit(out: Path, fit: ClassifierFit, resuming: bool) -> None:
-    """Record the arguments of a new fit; on resume, refuse arguments that differ."""
-    path = out / RESUME_DIR / FIT_FILE
-    current = json.loads(json.dumps(fit.to_dict()))
-    if not resuming:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(current, indent=2) + "\n")
-        return
-    try:
-        recorded = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return  # written before the first checkpoint; nothing to compare
-    changed = [
-        f"{key} was {recorded.get(key)!r}, now {value!r}"
-        for key, value in current.items()
-        if key not in ("workers", "checkpoint_every") and recorded.get(key) != value
-    ]
-    if changed:
-        raise ConfigError(
-            f"--resume needs the options of the interrupted run in {out}: {'; '.join(changed)}"
-        )

@@ -1,30 +1,31 @@
-"""The one training loop of every ``innx fit`` command: steps, checkpoints, resume, a NaN guard.
+"""The one training loop of every ``innx fit`` command: steps, checkpoints, resume, DDP, a NaN guard.
 
 A fit command describes its model as a :class:`Task` (batches, loss, evaluation) and hands it to
 :func:`train`. The loop owns everything else:
 
 - **Deterministic steps.** Step ``s`` trains on ``task.batches(s, ...)``, which must depend only
   on the seed and ``s`` (not on what ran before), so a resumed run sees the same batches.
-- **Checkpoints** every ``checkpoint_every`` steps into ``RUN/resume/checkpoint.pt``: weights,
-  optimiser, schedule, RNG state, step, the unfinished metrics window. Written to a temporary file
-  and renamed, so a kill -9 at any moment leaves the previous checkpoint intact. The file holds
-  tensors and plain containers only and is read with ``weights_only=True``.
+- **Checkpoints** every ``checkpoint_every`` steps into ``RUN/resume/`` (see
+  :mod:`innx.ops.checkpoints`): weights, optimiser, schedule, RNG states, step, the unfinished
+  metrics window; a kill -9 at any moment leaves the previous checkpoint intact and verifiable.
 - **Resume** loads the checkpoint, truncates ``metrics.jsonl`` to it, and continues; on the CPU
   it ends at the same weights as an uninterrupted run, bit for bit.
+- **Several processes.** Under ``torchrun`` the model is wrapped in DistributedDataParallel
+  (gloo on the CPU, NCCL on CUDA); each process trains on its share of every global batch
+  (:meth:`~innx.ops.distributed.Part.share`), gradients are averaged, and only rank 0 writes.
 - **NaN guard.** A non-finite loss stops the run with :class:`~innx.errors.RunError`, keeping the
   last good checkpoint.
+- **Precision.** ``bf16`` runs the task's forward pass under autocast; weights stay float32.
 
-The run directory's lifecycle (refuse to clobber, resume, finish) is :func:`prepare_run_dir`
-before and :func:`finish_run_dir` after.
+The run directory's lifecycle is :mod:`innx.ops.run_dirs`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,39 +34,49 @@ import torch
 from torch import nn
 
 from innx.errors import ConfigError, RunError, first_line
-from innx.store.runs import MANIFEST
+from innx.ops.checkpoints import load_checkpoint, save_checkpoint
+from innx.ops.distributed import Part, current_part, local_device
+from innx.ops.run_dirs import RESUME_DIR
 
-RESUME_DIR = "resume"
-CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("fp32", "bf16")
 
 Progress = Callable[[int, int, dict[str, float]], None]
-"""``progress(step, total_steps, latest_metrics)``, called after every step."""
+"""``progress(step, total_steps, latest_metrics)``, called after every step (on rank 0)."""
+
+GradientHook = Callable[[int, nn.Module], None]
+"""``hook(step, model)``, called when gradients are ready (averaged over processes), before
+clipping and the optimiser step: for monitoring and tests."""
 
 
 class Task(Protocol):
-    """What a fit command gives the loop."""
+    """What a fit command gives the loop.
+
+    A task may also define ``warm_start()``: data-dependent initialisation (ActNorm) run once,
+    in training mode, before a fresh run starts; it must do the same on every process.
+    """
 
     model: nn.Module
 
     def batches(self, start: int, stop: int) -> Iterator[Any]:
-        """The batches of steps ``start … stop-1``, in order; each depends only on the seed and
-        its step number."""
+        """This process's batches of steps ``start … stop-1``, in order; each depends only on the
+        seed and its step number."""
         ...
 
-    def loss(self, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        """The scalar loss of a batch, and metrics to log (averaged over the logging window)."""
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        """The scalar loss of a batch through ``model`` (``self.model`` or its DDP wrapper: use
+        the one given), and metrics to log (averaged over processes and the logging window)."""
         ...
 
     def evaluate(self) -> dict[str, float]:
-        """Validation metrics of the current model (the loop sets eval mode around the call)."""
+        """Validation metrics of ``self.model`` (the loop sets eval mode; rank 0 only)."""
         ...
 
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """How to train: steps, Adam, the learning-rate schedule, and how often to log and save."""
+    """How to train: steps, Adam, the learning-rate schedule, precision, logging and saving."""
 
     steps: int
     lr: float = 1e-3
@@ -78,6 +89,8 @@ class LoopConfig:
     log_every: int = 20
     eval_every: int = 0  # 0: evaluate at the end only
     checkpoint_every: int = 100
+    device: str = "cpu"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -86,8 +99,12 @@ class LoopConfig:
             raise ConfigError(f"the learning rate must be positive, got {self.lr}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if self.checkpoint_every < 1 or self.log_every < 1 or self.eval_every < 0:
             raise ConfigError("checkpoint and log intervals must be positive")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"--grad-clip must be positive, got {self.grad_clip}")
 
     def lr_factor(self, step: int) -> float:
         """Learning-rate multiplier at ``step``: linear warm-up, then constant or cosine to 0."""
@@ -109,46 +126,6 @@ class LoopResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> bool:
-    """Make ``out`` ready for a fit; return whether training resumes from a checkpoint.
-
-    A finished run (``manifest.json``) or an unfinished one (``resume/``) is never clobbered
-    silently: ``overwrite`` starts over, ``resume`` continues an unfinished run.
-    """
-    if resume and overwrite:
-        raise ConfigError("pass either --resume or --overwrite, not both")
-    checkpoint = out / RESUME_DIR / CHECKPOINT
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a directory; choose another -o")
-    if overwrite and out.exists():
-        shutil.rmtree(out)
-    if resume:
-        if checkpoint.is_file():
-            return True
-        if (out / MANIFEST).is_file():
-            raise ConfigError(f"{out} is already a finished run; nothing to resume (--overwrite)")
-        raise ConfigError(
-            f"{out} has no checkpoint to resume from ({checkpoint} is missing); run without --resume"
-        )
-    if out.is_dir() and [p.name for p in out.iterdir()] == [RESUME_DIR] and not checkpoint.exists():
-        shutil.rmtree(out / RESUME_DIR)  # a fit that failed before its first checkpoint
-    if out.is_dir() and any(out.iterdir()):
-        if (out / MANIFEST).is_file():
-            raise ConfigError(f"{out} already holds a finished run; pass --overwrite to replace it")
-        if checkpoint.is_file():
-            raise ConfigError(
-                f"{out} holds an unfinished run; pass --resume to continue it or --overwrite"
-            )
-        raise ConfigError(f"{out} exists and is not empty; choose another -o or pass --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
-    return False
-
-
-def finish_run_dir(out: Path) -> None:
-    """Remove the checkpoints of a run whose manifest has been written."""
-    shutil.rmtree(out / RESUME_DIR, ignore_errors=True)
-
-
 def train(
     task: Task,
     config: LoopConfig,
@@ -156,59 +133,105 @@ def train(
     *,
     resume: bool = False,
     progress: Progress | None = None,
+    on_gradients: GradientHook | None = None,
 ) -> LoopResult:
     """Train ``task.model`` for ``config.steps`` Adam steps; see the module docstring."""
-    model = task.model
+    part = current_part(config.device)
+    module = task.model
     optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+        module.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, config.lr_factor)
     metrics_path = out / METRICS
     start, window, resumed_from = 0, _Window(), None
     torch.manual_seed(config.seed)
+    module.train()
     if resume:
-        start, window = _load_checkpoint(out / RESUME_DIR / CHECKPOINT, model, optimizer, schedule)
+        start, window = _restore(load_checkpoint(out / RESUME_DIR), module, optimizer, schedule)
         resumed_from = start
-        _truncate_metrics(metrics_path, start)
+        if part.is_main:
+            _truncate_metrics(metrics_path, start)
     else:
-        metrics_path.write_text("")
-        _save_checkpoint(out / RESUME_DIR / CHECKPOINT, model, optimizer, schedule, 0, window)
+        warm_start = getattr(task, "warm_start", None)
+        if callable(warm_start):
+            warm_start()
+        if part.is_main:
+            metrics_path.write_text("")
+            _checkpoint(out, module, optimizer, schedule, 0, window)
+    model = _wrap(module, config.device) if part.distributed else module
     history: list[dict[str, float]] = []
     latest: dict[str, float] = {}
-    step = start
-    model.train()
+    autocast = _autocast(config)
     for step, batch in enumerate(task.batches(start, config.steps), start=start):
-        loss, info = task.loss(batch)
-        if not torch.isfinite(loss):
-            raise RunError(
-                f"the loss became {loss.item()} at step {step}; training stopped. The last good "
-                f"checkpoint is kept in {out / RESUME_DIR}: lower --lr (now {config.lr}) and "
-                "run again, or --resume to retry from it"
-            )
+        with autocast():
+            loss, info = task.loss(model, batch)
+        values = _gather({"loss": loss.detach(), **info}, part)
+        if not math.isfinite(values["loss"]):
+            raise RunError(_non_finite(values["loss"], step, config, out))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
+        if on_gradients is not None:
+            on_gradients(step, module)
         if config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
         optimizer.step()
         schedule.step()
-        window.add({"loss": loss.item(), **info})
+        window.add(values)
         done = step + 1
         if done % config.log_every == 0 or done == config.steps:
             latest = {**window.mean(), "lr": optimizer.param_groups[0]["lr"]}
-            _append(metrics_path, {"step": done, **latest}, history)
+            _append(metrics_path, {"step": done, **latest}, history, part)
             window = _Window()
-        if (config.eval_every and done % config.eval_every == 0) or done == config.steps:
-            validation = _evaluate(task)
-            latest = {**latest, **validation}
-            _append(metrics_path, {"step": done, **validation}, history)
-        if done % config.checkpoint_every == 0 and done < config.steps:
-            _save_checkpoint(
-                out / RESUME_DIR / CHECKPOINT, model, optimizer, schedule, done, window
-            )
-        if progress is not None:
-            progress(done, config.steps, latest)
-    model.eval()
+        if part.is_main:
+            if (config.eval_every and done % config.eval_every == 0) or done == config.steps:
+                validation = _evaluate(task)
+                latest = {**latest, **validation}
+                _append(metrics_path, {"step": done, **validation}, history, part)
+            if done % config.checkpoint_every == 0 and done < config.steps:
+                _checkpoint(out, module, optimizer, schedule, done, window)
+            if progress is not None:
+                progress(done, config.steps, latest)
+    module.eval()
     return LoopResult(config.steps, latest, resumed_from, history)
+
+
+def _non_finite(loss: float, step: int, config: LoopConfig, out: Path) -> str:
+    if step == 0:  # before any update, the data (or the initialisation) is to blame, not --lr
+        return (
+            f"the loss became {loss} at step 0, before any update: the training data probably "
+            "holds NaN or infinite values; check and rebuild it"
+        )
+    return (
+        f"the loss became {loss} at step {step}; training stopped. The last good checkpoint is "
+        f"kept in {out / RESUME_DIR}: lower --lr (now {config.lr}) and run again, or --resume "
+        "to retry from it"
+    )
+
+
+def _wrap(module: nn.Module, device: str) -> nn.Module:
+    """``module`` in DistributedDataParallel (its gradient hooks average over processes)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    target = local_device(device)
+    return DistributedDataParallel(module, device_ids=[target] if target.type == "cuda" else None)
+
+
+def _autocast(config: LoopConfig) -> Callable[[], Any]:
+    if config.precision == "fp32":
+        return nullcontext
+    device_type = torch.device(config.device).type
+    return lambda: torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+
+def _gather(values: dict[str, Any], part: Part) -> dict[str, float]:
+    """The step's loss and metrics as floats, averaged over processes (one all-reduce), so that
+    every process sees the same loss and the NaN guard stops them together."""
+    if not part.distributed:
+        return {k: float(v) for k, v in values.items()}
+    loss = values["loss"]
+    stacked = torch.tensor([float(v) for v in values.values()], device=loss.device)
+    torch.distributed.all_reduce(stacked)
+    return dict(zip(values, (stacked / part.world).tolist(), strict=True))
 
 
 def _evaluate(task: Task) -> dict[str, float]:
@@ -236,10 +259,13 @@ class _Window:
         return {k: v / max(1, self.count) for k, v in self.sums.items()}
 
 
-def _append(path: Path, record: dict[str, float], history: list[dict[str, float]]) -> None:
+def _append(
+    path: Path, record: dict[str, float], history: list[dict[str, float]], part: Part
+) -> None:
     history.append(record)
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
+    if part.is_main:
+        with open(path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -258,47 +284,43 @@ def _truncate_metrics(path: Path, step: int) -> None:
     path.write_text("".join(line + "\n" for line in kept))
 
 
-def _save_checkpoint(
-    path: Path,
+def _checkpoint(
+    out: Path,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     schedule: torch.optim.lr_scheduler.LRScheduler,
     step: int,
     window: _Window,
 ) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "step": step,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(),
         "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
         "window": {"sums": window.sums, "count": window.count},
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    save_checkpoint(out / RESUME_DIR, state, step)
 
 
-def _load_checkpoint(
-    path: Path,
+def _restore(
+    state: dict[str, Any],
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     schedule: torch.optim.lr_scheduler.LRScheduler,
 ) -> tuple[int, _Window]:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         window = _Window(state["window"]["sums"], state["window"]["count"])
         return int(state["step"]), window
-    except Exception as err:  # any damage means the same thing to the user
+    except Exception as err:  # any mismatch means the same thing to the user
         raise RunError(
-            f"cannot resume from {path} ({first_line(err)}); the checkpoint does not "
-            "match this model or is damaged: run with --overwrite to start over"
+            f"cannot resume: the checkpoint in {RESUME_DIR}/ does not fit this model "
+            f"({first_line(err)}); run with --overwrite to start over"
         ) from err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Iterator
 
 import pytest
@@ -11,15 +12,9 @@ import torch
 from torch import nn
 
 from innx.errors import ConfigError, RunError
-from innx.ops.training import (
-    CHECKPOINT,
-    METRICS,
-    RESUME_DIR,
-    LoopConfig,
-    finish_run_dir,
-    prepare_run_dir,
-    train,
-)
+from innx.ops.checkpoints import POINTER, load_checkpoint
+from innx.ops.run_dirs import RESUME_DIR, finish_run_dir, prepare_run_dir
+from innx.ops.training import METRICS, LoopConfig, train
 
 
 class Regression:
@@ -36,9 +31,9 @@ class Regression:
                 raise KeyboardInterrupt
             yield torch.randn(8, 4, generator=torch.Generator().manual_seed(step)), step
 
-    def loss(self, batch):
+    def loss(self, model, batch):
         x, step = batch
-        loss = (self.model(x).squeeze(1) - x.sum(1)).pow(2).mean()
+        loss = (model(x).squeeze(1) - x.sum(1)).pow(2).mean()
         if step == self.nan_at:
             loss = loss * float("nan")
         return loss, {"abs": loss.sqrt().item()}
@@ -90,7 +85,7 @@ def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     prepare_run_dir(tmp_path, resume=False, overwrite=False)
     with pytest.raises(RunError, match=r"loss became nan at step 12.*lower --lr"):
         train(Regression(nan_at=12), CONFIG, tmp_path)
-    state = torch.load(tmp_path / RESUME_DIR / CHECKPOINT, weights_only=True)
+    state = load_checkpoint(tmp_path / RESUME_DIR)
     assert state["step"] == 10
     assert all(torch.isfinite(v).all() for v in state["model"].values())
 
@@ -111,7 +106,7 @@ def test_run_directory_lifecycle(tmp_path):
     out = tmp_path / "run"
     assert prepare_run_dir(out, resume=False, overwrite=False) is False
     (out / RESUME_DIR).mkdir()
-    (out / RESUME_DIR / CHECKPOINT).write_bytes(b"x")
+    (out / RESUME_DIR / POINTER).write_text("{}")
     with pytest.raises(ConfigError, match="unfinished run; pass --resume"):
         prepare_run_dir(out, resume=False, overwrite=False)
     (out / "manifest.json").write_text("{}")
@@ -140,6 +135,51 @@ def test_a_damaged_checkpoint_says_how_to_recover(tmp_path):
     prepare_run_dir(tmp_path, resume=False, overwrite=False)
     with pytest.raises(KeyboardInterrupt):
         train(Regression(stop_at=7), CONFIG, tmp_path)
-    (tmp_path / RESUME_DIR / CHECKPOINT).write_bytes(b"garbage")
-    with pytest.raises(RunError, match=r"cannot resume from .*--overwrite"):
+    checkpoint = tmp_path / RESUME_DIR / "checkpoint-5.pt"
+    good = checkpoint.read_bytes()
+    checkpoint.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one flipped bit
+    with pytest.raises(RunError, match=r"sha256 .* does not match .*--overwrite"):
         train(Regression(), CONFIG, tmp_path, resume=True)
+    checkpoint.unlink()
+    with pytest.raises(RunError, match=r"checkpoint-5.pt named by .* is missing"):
+        train(Regression(), CONFIG, tmp_path, resume=True)
+    (tmp_path / RESUME_DIR / POINTER).write_text("garbage")
+    with pytest.raises(RunError, match=r"checkpoint.json is damaged.*--overwrite"):
+        train(Regression(), CONFIG, tmp_path, resume=True)
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path):
+    prepare_run_dir(tmp_path, resume=False, overwrite=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(Regression(stop_at=7), CONFIG, tmp_path)
+    other = Regression()
+    other.model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.2), nn.Linear(8, 1))
+    with pytest.raises(RunError, match=r"does not fit this model.*--overwrite"):
+        train(other, CONFIG, tmp_path, resume=True)
+
+
+def test_only_the_newest_checkpoint_is_kept(tmp_path):
+    prepare_run_dir(tmp_path, resume=False, overwrite=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(Regression(stop_at=17), CONFIG, tmp_path)
+    names = sorted(p.name for p in (tmp_path / RESUME_DIR).iterdir())
+    assert names == ["checkpoint-15.pt", POINTER]
+    assert json.loads((tmp_path / RESUME_DIR / POINTER).read_text())["step"] == 15
+
+
+def test_gradient_clipping_and_bf16_run(tmp_path):
+    seen = []
+    config = LoopConfig(steps=4, lr=1e-2, grad_clip=1e-3, precision="bf16")
+    prepare_run_dir(tmp_path, resume=False, overwrite=False)
+    task = Regression()
+
+    def after_clip_norm(step, model):
+        seen.append(float(nn.utils.clip_grad_norm_(model.parameters(), float("inf"))))
+
+    result = train(task, config, tmp_path, on_gradients=after_clip_norm)
+    assert len(seen) == 4 and all(n > 1e-3 for n in seen)  # the hook sees gradients before clipping
+    assert math.isfinite(result.metrics["loss"])
+    with pytest.raises(ConfigError, match="precision 'fp8'"):
+        LoopConfig(steps=1, precision="fp8")
+    with pytest.raises(ConfigError, match="--grad-clip must be positive"):
+        LoopConfig(steps=1, grad_clip=0.0)
