@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from innx.data.base import check_index
+from innx.data.base import check_index, hash_json
 from innx.errors import ConfigError, StoreError, first_line
 from innx.store.layout import FIELDS, FORMAT, check_format, json_attrs
 
@@ -175,6 +175,22 @@ class ActivationStore:
                 }
             )
         return out
+
+    def fingerprint(self) -> str:
+        """A sha256 naming this extraction without reading its arrays: when it was made, from
+        what (dataset, backbone, weights, options), and the shapes of what it holds. Runs trained
+        on a store record it; a resume refuses a store with another fingerprint."""
+        latents = self.latents
+        return hash_json(
+            {
+                "metadata": self.metadata,
+                "n": self.n,
+                "layers": self.layer_info(),
+                "latents": None
+                if latents is None
+                else [latents.shape[1], *map(str, latents.attrs.values())],
+            }
+        )
 
     def _optional(self, name: str) -> h5py.Dataset | None:
         dataset = self.file.get(name)
