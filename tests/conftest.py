@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -68,3 +68,62 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
         if str(getattr(module, "__file__", None) or "").startswith(str(root)):
             del sys.modules[name]
     registry().reset()
+
+
+def write_synthetic_store(
+    path: Path,
+    n: int = 2000,
+    *,
+    latents: bool = True,
+    complete: bool = True,
+    bad_rows: int = 0,
+    seed: int = 0,
+) -> Path:
+    """A real activation store whose code depends on its layers: ``zbar = A · fc + noise``.
+
+    Layers: ``fc`` (8,) and ``conv`` (4, 4, 4) (a feature map carrying ``fc`` in its first
+    channel); latents ``[n, 6]``; ``bad_rows`` rows at the start have index -1 (skipped images).
+    """
+    import numpy as np
+
+    from innx.store import LayerSpec, StoreLayout, StoreWriter
+
+    rng = np.random.default_rng(seed)
+    fc = rng.normal(size=(n, 8)).astype(np.float32)
+    conv = rng.normal(size=(n, 4, 4, 4)).astype(np.float32)
+    conv[:, 0, :2] = fc.reshape(n, 2, 4)
+    mixing = rng.normal(size=(8, 6)).astype(np.float32)
+    zbar = (fc @ mixing + 0.5 * rng.normal(size=(n, 6))).astype(np.float32)
+    index = np.arange(n)
+    index[:bad_rows] = -1
+    layout = StoreLayout(
+        n=n,
+        layers=(LayerSpec("fc", "fc", (8,)), LayerSpec("conv", "conv", (4, 4, 4))),
+        attributes=(),
+        has_labels=True,
+        latent_dim=6 if latents else None,
+    )
+    with StoreWriter.create(path, layout) as writer:
+        writer.write(
+            np.arange(n),
+            index=index,
+            labels=rng.integers(0, 3, n),
+            attributes=np.zeros((n, 0), np.float32),
+            layers={"fc": fc, "conv": conv},
+            **({"latents": zbar} if latents else {}),
+        )
+        if complete:
+            writer.finish()
+    return path
+
+
+@pytest.fixture
+def synthetic_store(tmp_path: Path) -> Path:
+    """A complete :func:`write_synthetic_store` of 2000 rows, 40 of them skipped as bad."""
+    return write_synthetic_store(tmp_path / "acts.h5", bad_rows=40)
+
+
+@pytest.fixture
+def make_store() -> Callable[..., Path]:
+    """:func:`write_synthetic_store` itself, for tests that need other variants."""
+    return write_synthetic_store

@@ -29,7 +29,9 @@ def log(message: str) -> None:
 
 def _format(metrics: dict[str, float]) -> str:
     shown = [
-        f"{k} {v:.4g}" for k, v in metrics.items() if k in ("loss", "val_accuracy", "val_loss")
+        f"{k} {v:.4g}"
+        for k, v in metrics.items()
+        if k in ("loss", "bits_per_dim", "val_accuracy", "val_bits_per_dim", "val_psnr")
     ]
     return "  ".join(shown)
 

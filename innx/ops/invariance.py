@@ -1,0 +1,258 @@
+"""``fit_invariance``: train the invariance cINN ``t`` on (latents, one layer) of an activation store.
+
+``v = t(zbar | z)`` is fitted by maximum likelihood under ``v ~ N(0, I)`` (Adam with β = (0.5,
+0.9) as in the paper, warm-up then cosine decay, optional gradient clipping) through the shared
+loop (:mod:`innx.ops.training`). Store rows are split once from the seed into training and
+validation blocks (:func:`~innx.ops.store_batches.split_store_rows`); the validation NLL is
+reported in bits per dimension, with the statistics of the held-out ``v`` (a trained ``t`` makes
+them standard normal). The run records the store's fingerprint, the layer and the final metrics;
+resuming against another store is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from innx.errors import ConfigError
+from innx.flows import InvarianceConfig, InvarianceFlow, bits_per_dim, invariance_nll
+from innx.ops.distributed import agree, current_part, local_device
+from innx.ops.models import save_model
+from innx.ops.run_dirs import FIT_FILE, RESUME_DIR, check_same_fit, finish_run_dir, prepare_run_dir
+from innx.ops.store_batches import StoreBatches, split_store_rows
+from innx.ops.training import PRECISIONS, LoopConfig, Progress, train
+from innx.store.view import ActivationStore
+
+PRESETS = ("paper", "small")
+VALIDATION_ROWS = 4096
+"""At most this many held-out rows are evaluated (read once, kept in memory)."""
+EVAL_BATCH = 1024
+DEFAULT_EPOCHS = 30.0
+
+
+@dataclass(frozen=True)
+class InvarianceFit:
+    """The arguments of ``innx fit invariance`` (everything that determines the result)."""
+
+    store: str
+    layer: str
+    preset: str = "small"
+    steps: int | None = None
+    epochs: float | None = None  # both None: DEFAULT_EPOCHS
+    batch_size: int = 256
+    lr: float = 1e-3
+    warmup: int = 100
+    grad_clip: float | None = 10.0
+    val_fraction: float = 0.1
+    seed: int = 0
+    device: str = "cpu"
+    precision: str = "fp32"
+    in_memory: bool | None = None  # None: when the arrays fit the documented cap
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ConfigError(
+                f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}"
+            )
+        if self.steps is not None and self.epochs is not None:
+            raise ConfigError("pass either --steps or --epochs, not both")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ConfigError(f"--epochs must be positive, got {self.epochs}")
+        if self.batch_size < 2:
+            raise ConfigError(f"--batch-size must be at least 2, got {self.batch_size}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"--grad-clip must be positive, got {self.grad_clip}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InvarianceResult:
+    """Where the run was written and its final metrics."""
+
+    run_dir: Path
+    metrics: dict[str, float]
+
+
+def fit_invariance(
+    fit: InvarianceFit,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    log: Callable[[str], None] | None = None,
+) -> InvarianceResult:
+    """Train ``t`` for ``fit.layer`` of ``fit.store`` into run directory ``out``; see the module
+    docstring."""
+    say = log or (lambda _message: None)
+    out = Path(out)
+    started = time.perf_counter()
+    with ActivationStore(fit.store) as store:
+        cond_shape = _check_store(store, fit.layer)
+        fingerprint = store.fingerprint()
+        index = store.index
+        zbar_dim = int(store.latents.shape[1])  # type: ignore[union-attr]
+    part = current_part(fit.device)
+    resuming = False
+    if part.is_main:
+        resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
+        _check_same_store(out, fingerprint, resuming)
+        recorded = {**fit.to_dict(), "store_fingerprint": fingerprint}
+        check_same_fit(out, recorded, resuming, ignore=("checkpoint_every", "in_memory", "store"))
+    resuming = agree(part, resuming)
+    device = local_device(fit.device)
+    train_rows, val_rows = split_store_rows(index, fit.val_fraction, fit.seed)
+    fields = ["latents", fit.layer]
+    data = StoreBatches(
+        Path(fit.store), fields, train_rows, fit.batch_size, fit.seed, part=part,
+        in_memory=fit.in_memory,
+    )  # fmt: skip
+    val = StoreBatches(Path(fit.store), fields, val_rows, 1, fit.seed).all(VALIDATION_ROWS)
+    mode = "in memory" if data.in_memory else "streamed from the store"
+    say(
+        f"{len(train_rows)} training and {len(val_rows)} validation rows of layer "
+        f"{fit.layer} {list(cond_shape)}, zbar {zbar_dim}-d, {mode}"
+    )
+    torch.manual_seed(fit.seed)
+    config = InvarianceConfig.preset(fit.preset, zbar_dim, cond_shape, seed=fit.seed)
+    model = InvarianceFlow(config).to(device)
+    task = InvarianceTask(model, data, val, device)
+    epochs = fit.epochs if fit.epochs is not None else DEFAULT_EPOCHS
+    steps = fit.steps if fit.steps is not None else max(1, round(epochs * data.steps_per_epoch))
+    loop = LoopConfig(
+        steps=steps,
+        lr=fit.lr,
+        betas=(0.5, 0.9),
+        schedule="cosine",
+        warmup=min(fit.warmup, steps // 5),
+        grad_clip=fit.grad_clip,
+        seed=fit.seed,
+        log_every=min(50, steps),
+        eval_every=max(1, steps // 10),
+        checkpoint_every=fit.checkpoint_every,
+        device=fit.device,
+        precision=fit.precision,
+    )
+    try:
+        result = train(task, loop, out, resume=resuming, progress=progress)
+    finally:
+        data.close()
+    metrics = {
+        **result.metrics,
+        "steps": float(steps),
+        "epochs": steps / data.steps_per_epoch,
+        "seconds": time.perf_counter() - started,
+    }
+    if part.is_main:
+        save_model(
+            model,
+            out,
+            seed=fit.seed,
+            metrics=metrics,
+            extra={
+                "store": {
+                    "path": str(Path(fit.store).resolve()),
+                    "fingerprint": fingerprint,
+                    "layer": fit.layer,
+                    "cond_shape": list(cond_shape),
+                    "train": len(train_rows),
+                    "validation": len(val_rows),
+                },
+                "fit": fit.to_dict(),
+            },
+        )
+        finish_run_dir(out)
+    return InvarianceResult(out, metrics)
+
+
+class InvarianceTask:
+    """Maximum likelihood of ``zbar`` given the layer (see :class:`~innx.ops.training.Task`)."""
+
+    def __init__(
+        self,
+        model: InvarianceFlow,
+        data: StoreBatches,
+        val: tuple[torch.Tensor, ...],
+        device: torch.device,
+    ) -> None:
+        self.model: nn.Module = model
+        self.flow = model
+        self.data = data
+        self.val = val
+        self.device = device
+        model.check_finite = False  # the loop's NaN guard watches the loss instead
+
+    def batches(self, start: int, stop: int) -> Iterator[tuple[torch.Tensor, ...]]:
+        for zbar, z in self.data.batches(start, stop):
+            yield zbar.to(self.device, non_blocking=True), z.to(self.device, non_blocking=True)
+
+    def warm_start(self) -> None:
+        """Initialise ActNorm from the whole first global batch, the same on every process."""
+        zbar, z = self.data.global_batch(0)
+        with torch.no_grad():
+            self.model(zbar.to(self.device), z.to(self.device))
+
+    def loss(
+        self, model: nn.Module, batch: tuple[torch.Tensor, ...]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        zbar, z = batch
+        v, logdet = model(zbar, z)
+        nll = invariance_nll(v.float(), logdet.float())
+        return nll, {"bits_per_dim": bits_per_dim(nll.detach(), zbar.shape[1])}
+
+    def evaluate(self) -> dict[str, float]:
+        zbar_all, z_all = self.val
+        vs, total = [], 0.0
+        for i in range(0, len(zbar_all), EVAL_BATCH):
+            zbar = zbar_all[i : i + EVAL_BATCH].to(self.device)
+            v, logdet = self.flow(zbar, z_all[i : i + EVAL_BATCH].to(self.device))
+            total += float(invariance_nll(v, logdet)) * len(zbar)
+            vs.append(v.cpu())
+        v = torch.cat(vs)
+        nll = total / len(v)
+        mean, std = v.mean(0), v.std(0)
+        return {
+            "nll": nll,
+            "bits_per_dim": bits_per_dim(nll, v.shape[1]),
+            "v_mean_abs_max": float(mean.abs().max()),
+            "v_std_min": float(std.min()),
+            "v_std_max": float(std.max()),
+        }
+
+
+def _check_store(store: ActivationStore, layer: str) -> tuple[int, ...]:
+    """The layer's per-sample shape, after checking that the store can train ``t``."""
+    if store.latents is None:
+        raise ConfigError(
+            f"{store.path} has no latents (autoencoder codes); run innx extract again with "
+            "--autoencoder RUN (a run of innx fit autoencoder)"
+        )
+    return tuple(int(s) for s in store.layer(layer).shape[1:])
+
+
+def _check_same_store(out: Path, fingerprint: str, resuming: bool) -> None:
+    if not resuming:
+        return
+    try:
+        recorded = json.loads((out / RESUME_DIR / FIT_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return
+    if recorded.get("store_fingerprint") not in (None, fingerprint):
+        raise ConfigError(
+            f"the store {recorded.get('store')} is not the one the run in {out} was started on "
+            "(its fingerprint differs); resume with that store, or start over with --overwrite"
+        )
