@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -22,9 +23,15 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+def main_process() -> bool:
+    """False in every ``torchrun`` process but rank 0, which alone reports (no duplicate lines)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def log(message: str) -> None:
     """One line of information on stderr (kept out of stdout, which carries results)."""
-    stderr().print(message, markup=False)
+    if main_process():
+        stderr().print(message, markup=False)
 
 
 def _format(metrics: dict[str, float]) -> str:
@@ -40,7 +47,7 @@ def _format(metrics: dict[str, float]) -> str:
 def step_progress(description: str) -> Iterator[StepProgress]:
     """A callback ``(done, total, metrics)`` drawing a progress bar when stderr is a terminal."""
     console = stderr()
-    if not console.is_terminal:
+    if not console.is_terminal or not main_process():
         yield lambda _done, _total, _metrics: None
         return
     columns = (

@@ -192,6 +192,10 @@ def train(
             if progress is not None:
                 progress(done, config.steps, latest)
     module.eval()
+    if part.distributed:  # validation ran on rank 0; every process returns its metrics
+        box = [latest]
+        torch.distributed.broadcast_object_list(box, src=0)
+        latest = box[0]
     return LoopResult(config.steps, latest, resumed_from, history)
 
 
