@@ -1,0 +1,296 @@
+"""``fit_autoencoder``: train the built-in convolutional autoencoder ``E, D`` on a dataset.
+
+The dataset is split once, from the seed, into training and validation rows; both are read into
+memory as ``uint8`` images at the autoencoder's size when they fit in :data:`MEMORY_CAP`
+(otherwise training batches are streamed from the dataset). Training goes through the shared loop
+(:mod:`innx.ops.training`): Adam, a cosine schedule with warm-up, checkpoints, resume, DDP under
+``torchrun``. The loss is a variational one with a small KL weight:
+
+    L = mean|D(zbar) - x| + mean (D(zbar) - x)² + kl_weight · KL(q(zbar | x) ‖ N(0, I))
+
+with ``zbar`` sampled from the posterior. L1 keeps edges sharp, the squared error is what PSNR
+measures, and the KL term keeps the codes near unit scale and the decoder smooth around them. The
+run directory's manifest holds the held-out PSNR of ``D(E(x))`` (``E`` the posterior mean);
+``load_autoencoder(RUN)`` (``innx extract --autoencoder RUN``) loads the model.
+
+On shapes (``shapes:n=20000,size=32``) the defaults (``demo``, 2000 steps of 32 images) train
+in about 2.5 minutes on two CPU cores to a held-out PSNR near 29 dB, and a classifier trained on
+shapes keeps its prediction on about 99 % of the reconstructions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from innx.autoencoders.conv import (
+    AUTOENCODER_PRESETS,
+    IMAGE_SIZES,
+    AutoencoderConfig,
+    ConvAutoencoder,
+)
+from innx.backbones import Preprocessing
+from innx.data.base import ImageDataset
+from innx.data.spec import open_dataset
+from innx.errors import ConfigError
+from innx.ops.autoencoders import KIND
+from innx.ops.classifier import split_rows
+from innx.ops.distributed import SINGLE, Part, agree, current_part, local_device
+from innx.ops.images import MEMORY_CAP, ImageBatch, image_bytes, iter_batches, load_images
+from innx.ops.run_dirs import check_same_fit, finish_run_dir, prepare_run_dir
+from innx.ops.training import LoopConfig, Progress, train
+from innx.store.runs import write_run
+
+PLUGIN = "conv"
+#: Steps when none are given: ``demo`` reaches its quality on shapes in minutes on a CPU.
+DEFAULT_STEPS = {"demo": 2000, "standard": 20000}
+EVAL_EVERY = 1000
+EVAL_BATCH = 500
+
+
+@dataclass(frozen=True)
+class AutoencoderFit:
+    """The arguments of ``innx fit autoencoder`` (everything that determines the result).
+
+    ``size`` ``None`` takes the dataset's own image size (square, one of 32, 64, 128 px);
+    ``steps`` ``None`` the preset's default (:data:`DEFAULT_STEPS`).
+    """
+
+    data: str
+    latent_dim: int = 64
+    size: int | None = None
+    preset: str = "demo"
+    steps: int | None = None
+    batch_size: int = 32
+    lr: float = 2e-3
+    kl_weight: float = 1e-5
+    val_fraction: float = 0.1
+    seed: int = 0
+    device: str = "cpu"
+    workers: int = 0
+    checkpoint_every: int = 100
+
+    def __post_init__(self) -> None:
+        if self.preset not in AUTOENCODER_PRESETS:
+            raise ConfigError(
+                f"unknown preset {self.preset!r}; choose one of: {', '.join(AUTOENCODER_PRESETS)}"
+            )
+        if self.size is not None and self.size not in IMAGE_SIZES:
+            raise ConfigError(
+                f"--size must be one of {', '.join(map(str, IMAGE_SIZES))}, got {self.size}"
+            )
+        if self.latent_dim < 1:
+            raise ConfigError(f"--latent-dim must be at least 1, got {self.latent_dim}")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"--steps must be at least 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if not self.kl_weight >= 0:
+            raise ConfigError(f"--kl-weight must be zero or positive, got {self.kl_weight}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps if self.steps is not None else DEFAULT_STEPS[self.preset]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AutoencoderResult:
+    """Where the run was written and its final metrics."""
+
+    run_dir: Path
+    metrics: dict[str, float]
+
+
+def fit_autoencoder(
+    fit: AutoencoderFit,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    log: Callable[[str], None] | None = None,
+) -> AutoencoderResult:
+    """Train the conv autoencoder on ``fit.data`` into run directory ``out``; see the module
+    docstring."""
+    say = log or (lambda _message: None)
+    out = Path(out)
+    dataset = open_dataset(fit.data)
+    config = autoencoder_config(fit, dataset)
+    started = time.perf_counter()
+    part = current_part(fit.device)
+    resuming = False
+    if part.is_main:
+        resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
+        check_same_fit(out, fit.to_dict(), resuming, ignore=("workers", "checkpoint_every"))
+    resuming = agree(part, resuming)
+    device = local_device(fit.device)
+    torch.manual_seed(fit.seed)
+    model = ConvAutoencoder(config).to(device)
+    if device.type == "cpu":  # oneDNN convolutions run ~2x faster in channels-last on the CPU
+        model.to(memory_format=torch.channels_last)
+
+    size, channels = config.image_size, config.channels
+    pre = Preprocessing(
+        size=(size, size), mean=(0.0,) * channels, std=(1.0,) * channels, channels=channels
+    )
+    train_rows, val_rows = split_rows(len(dataset), fit.val_fraction, fit.seed)
+    say(f"{len(train_rows)} training and {len(val_rows)} validation images of {dataset.spec}")
+    val = load_images(dataset, val_rows, pre, workers=fit.workers)
+    in_memory = image_bytes(len(train_rows), pre) <= MEMORY_CAP
+    train_data = load_images(dataset, train_rows, pre, workers=fit.workers) if in_memory else None
+    task = AutoencoderTask(
+        model, dataset, train_rows, train_data, val, pre, fit, device=device, part=part
+    )
+    steps = fit.total_steps
+    loop = LoopConfig(
+        steps=steps,
+        lr=fit.lr,
+        betas=(0.9, 0.99),
+        schedule="cosine",
+        warmup=min(100, steps // 10),
+        seed=fit.seed,
+        log_every=min(20, steps),
+        eval_every=EVAL_EVERY,
+        checkpoint_every=fit.checkpoint_every,
+        device=fit.device,
+    )
+    result = train(task, loop, out, resume=resuming, progress=progress)
+    metrics = {
+        **result.metrics,
+        "steps": float(steps),
+        "seconds": time.perf_counter() - started,
+    }
+    if part.is_main:
+        write_run(
+            out,
+            {k: v.contiguous() for k, v in model.state_dict().items()},
+            KIND,
+            {"plugin": PLUGIN, **config.to_dict()},
+            seed=fit.seed,
+            metrics=metrics,
+            extra={
+                "dataset": {
+                    "spec": dataset.spec,
+                    "fingerprint": dataset.fingerprint(),
+                    "n": len(dataset),
+                    "train": len(train_rows),
+                    "validation": len(val_rows),
+                },
+                "fit": fit.to_dict(),
+            },
+        )
+        finish_run_dir(out)
+    part.barrier()  # every process returns once the run directory is complete
+    return AutoencoderResult(out, metrics)
+
+
+def autoencoder_config(fit: AutoencoderFit, dataset: ImageDataset) -> AutoencoderConfig:
+    """The model a fit trains: the preset, the dataset's channels, ``fit.size`` or the
+    dataset's own square size."""
+    size = fit.size
+    if size is None:
+        own = dataset.image_size
+        if own is None or own[0] != own[1] or own[0] not in IMAGE_SIZES:
+            found = "images of varying sizes" if own is None else f"{own[0]}×{own[1]} px images"
+            raise ConfigError(
+                f"dataset {dataset.spec} has {found}; pass --size "
+                f"{', '.join(map(str, IMAGE_SIZES))} to resize them for the autoencoder"
+            )
+        size = own[0]
+    return AutoencoderConfig.preset(
+        fit.preset, image_size=size, channels=dataset.channels, latent_dim=fit.latent_dim
+    )
+
+
+def psnr(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB ``[B]`` of images in [0, 1] (capped at 100 dB for exact copies)."""
+    mse = (x_hat - x).pow(2).flatten(1).mean(1)
+    return -10.0 * torch.log10(mse.clamp_min(1e-10))
+
+
+class AutoencoderTask:
+    """The variational loss on shuffled batches; held-out PSNR and squared error of ``D(E(x))``
+    (see :class:`~innx.ops.training.Task`)."""
+
+    def __init__(
+        self,
+        model: ConvAutoencoder,
+        dataset: ImageDataset,
+        train_rows: torch.Tensor,
+        train_data: ImageBatch | None,
+        val: ImageBatch,
+        preprocessing: Preprocessing,
+        fit: AutoencoderFit,
+        *,
+        device: torch.device,
+        part: Part = SINGLE,
+    ) -> None:
+        self.model: nn.Module = model
+        self.autoencoder = model
+        self.dataset = dataset
+        self.train_rows = train_rows
+        self.train_data = train_data
+        self.val = val
+        self.preprocessing = preprocessing
+        self.fit = fit
+        self.device = device
+        self.part = part
+        self.steps_per_epoch = max(1, len(train_rows) // fit.batch_size)
+        self._epoch: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
+
+    def _positions(self, step: int) -> torch.Tensor:
+        """This process's positions (into the training rows) in the global batch of ``step``: a
+        fresh permutation per epoch, seeded by (seed, epoch), so any step can be recomputed."""
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        if self._epoch is None or self._epoch[0] != epoch:  # once per epoch, not per step
+            generator = torch.Generator().manual_seed(self.fit.seed * 1_000_003 + epoch)
+            self._epoch = (epoch, torch.randperm(len(self.train_rows), generator=generator))
+        size = min(self.fit.batch_size, len(self.train_rows))
+        return self._epoch[1][offset * size : (offset + 1) * size][self.part.share(size)]
+
+    def batches(self, start: int, stop: int) -> Iterator[torch.Tensor]:
+        """``uint8 [B, C, S, S]`` images of each step."""
+        if self.train_data is not None:
+            for step in range(start, stop):
+                yield self.train_data.images[self._positions(step)]
+            return
+        rows = [self.train_rows[self._positions(step)].tolist() for step in range(start, stop)]
+        for batch in iter_batches(self.dataset, rows, self.preprocessing, workers=self.fit.workers):
+            yield batch.images
+
+    def _input(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.to(self.device).float().div_(255.0)
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def loss(self, model: nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        x = self._input(batch)
+        x_hat, mean, logvar = model(x)
+        diff = x_hat.float() - x
+        mse = diff.pow(2).mean()
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).float().sum(1).mean()
+        loss = diff.abs().mean() + mse + self.fit.kl_weight * kl
+        return loss, {"mse": mse.item(), "kl": kl.item()}
+
+    def evaluate(self) -> dict[str, float]:
+        values = []
+        for i in range(0, len(self.val), EVAL_BATCH):
+            x = self._input(self.val.images[i : i + EVAL_BATCH])
+            x_hat = self.autoencoder.decode(self.autoencoder.encode(x))
+            values.append(torch.stack([psnr(x_hat, x), (x_hat - x).pow(2).flatten(1).mean(1)]))
+        psnrs, mses = torch.cat(values, dim=1).cpu()
+        return {"psnr": psnrs.mean().item(), "mse": mses.mean().item()}
