@@ -9,6 +9,7 @@ A torch dataset's item ``i`` is a tuple with one tensor per field, in the order 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,9 @@ from torch.utils.data import Dataset
 from innx.data.base import check_index, hash_json
 from innx.errors import ConfigError, StoreError, first_line
 from innx.store.layout import FIELDS, FORMAT, check_format, json_attrs
+
+FINGERPRINT_ROWS = 64
+"""Rows read from each end of every per-row dataset for :meth:`ActivationStore.fingerprint`."""
 
 
 class MemoryDataset(Dataset[tuple[torch.Tensor, ...]]):
@@ -177,10 +181,16 @@ class ActivationStore:
         return out
 
     def fingerprint(self) -> str:
-        """A sha256 naming this extraction without reading its arrays: when it was made, from
-        what (dataset, backbone, weights, options), and the shapes of what it holds. Runs trained
+        """A sha256 naming this extraction without reading all of it: when it was made, from
+        what (dataset, backbone, weights, options), the shapes of what it holds, and the bytes of
+        its first and last rows (two stores made in the same second still differ). Runs trained
         on a store record it; a resume refuses a store with another fingerprint."""
         latents = self.latents
+        sample = hashlib.sha256()
+        for dataset in self._datasets():
+            if dataset.shape and dataset.shape[0] == self.n:
+                for rows in (slice(0, FINGERPRINT_ROWS), slice(-FINGERPRINT_ROWS, None)):
+                    sample.update(np.ascontiguousarray(dataset[rows]).tobytes())
         return hash_json(
             {
                 "metadata": self.metadata,
@@ -189,6 +199,7 @@ class ActivationStore:
                 "latents": None
                 if latents is None
                 else [latents.shape[1], *map(str, latents.attrs.values())],
+                "sample": sample.hexdigest(),
             }
         )
 

@@ -83,9 +83,9 @@ def test_resuming_against_another_store_is_refused_and_loses_nothing(
         fit_invariance(quick(synthetic_store), tmp_path / "run", progress=stop)
     before = sorted(p.name for p in (tmp_path / "run" / RESUME_DIR).iterdir())
     other = make_store(tmp_path / "other.h5", seed=1)
-    with pytest.raises(ConfigError, match="not the one the run .* was started on"):
+    with pytest.raises(ConfigError, match=r"not the one the run .* was started on"):
         fit_invariance(quick(other), tmp_path / "run", resume=True)
-    with pytest.raises(ConfigError, match="lr was 0.001, now 0.01"):
+    with pytest.raises(ConfigError, match=r"lr was 0\.001, now 0\.01"):
         fit_invariance(quick(synthetic_store, lr=1e-2), tmp_path / "run", resume=True)
     assert sorted(p.name for p in (tmp_path / "run" / RESUME_DIR).iterdir()) == before
     fit_invariance(quick(synthetic_store), tmp_path / "run", resume=True)  # still resumable
@@ -93,12 +93,12 @@ def test_resuming_against_another_store_is_refused_and_loses_nothing(
 
 def test_bad_stores_say_what_to_do(make_store, synthetic_store, tmp_path):
     no_latents = make_store(tmp_path / "a.h5", n=100, latents=False)
-    with pytest.raises(ConfigError, match="no latents .*--autoencoder RUN"):
+    with pytest.raises(ConfigError, match=r"no latents .*--autoencoder RUN"):
         fit_invariance(quick(no_latents), tmp_path / "r1")
-    with pytest.raises(StoreError, match="layer 'fc7' is not in .*choose one of: fc, conv"):
+    with pytest.raises(StoreError, match=r"layer .fc7. is not in .*choose one of: fc, conv"):
         fit_invariance(quick(synthetic_store, layer="fc7"), tmp_path / "r2")
     incomplete = make_store(tmp_path / "b.h5", n=100, complete=False)
-    with pytest.raises(StoreError, match="incomplete .*innx extract … --resume"):
+    with pytest.raises(StoreError, match=r"incomplete .*innx extract … --resume"):
         fit_invariance(quick(incomplete), tmp_path / "r3")
     with pytest.raises(StoreError, match="does not exist; make it with innx extract"):
         fit_invariance(quick(tmp_path / "missing.h5"), tmp_path / "r4")
@@ -116,3 +116,13 @@ def test_a_nan_in_the_store_stops_the_run_with_a_clear_message(make_store, tmp_p
         file["latents"][:] = float("nan")
     with pytest.raises(Exception, match="loss became nan at step 0"):
         fit_invariance(quick(path), tmp_path / "run")
+
+
+def test_stores_made_in_the_same_second_have_different_fingerprints(make_store, tmp_path):
+    a = make_store(tmp_path / "a.h5", n=100, seed=0)
+    b = make_store(tmp_path / "b.h5", n=100, seed=1)
+    with ActivationStore(a) as first, ActivationStore(b) as second:
+        first.metadata["created"] = second.metadata["created"]  # as if made in the same second
+        assert first.fingerprint() != second.fingerprint()
+    with ActivationStore(a) as again, ActivationStore(a) as same:
+        assert again.fingerprint() == same.fingerprint()
