@@ -49,3 +49,29 @@ def test_extract_benchmark_prints_its_table() -> None:
     for measure in ("extract images/s", "write MB/s", "peak RSS MB, N vs 4N"):
         ratio = float(measures[measure][24:].split()[2])
         assert ratio > 0
+
+
+def test_fit_benchmark_prints_its_tables() -> None:
+    lines = run_quick("fit.py").stdout.splitlines()
+
+    def table(first_column: str) -> list[str]:
+        """The rows under the header line that starts with ``first_column``, up to a blank line."""
+        header = next(i for i, line in enumerate(lines) if line.startswith(f"{first_column} "))
+        rows = lines[header + 2 :]
+        return rows[: rows.index("")] if "" in rows else rows
+
+    data = table("condition")
+    assert [row.split()[0] for row in data] == ["pool", "fc6"]
+    for row in data:
+        rates = [float(value) for value in row.split()[2:7]]
+        assert all(rate > 0 for rate in rates)
+        assert row.endswith(" met")  # "met" or "not met": reported, never asserted
+    presets = table("preset")
+    assert {row.split()[0] for row in presets} == {"small", "paper"}
+    assert all(float(row.split()[3]) > 0 for row in presets)
+    quality = {row[:40].strip(): row[40:] for row in table("measure")}
+    for measure in ("class kept on D(E(x)), unseen images", "logits: kept samples / kept D(E(x))"):
+        assert quality[measure].endswith("met")
+    stages = {row[:40].strip(): float(row[40:]) for row in table("stage")}
+    assert set(stages) >= {"fit classifier", "fit autoencoder", "extract", "evaluate"}
+    assert all(seconds > 0 for seconds in stages.values())
