@@ -147,33 +147,33 @@ def fit_classifier(
         "epochs": steps / steps_per_epoch,
         "seconds": time.perf_counter() - started,
     }
-    config_json = {
-        "backbone": backbone.name,
-        "options": backbone.options,
-        "classes": list(dataset.classes),
-        "preprocessing": backbone.preprocessing.to_dict(),
-    }
-    if not part.is_main:
-        return ClassifierResult(out, metrics)
-    write_run(
-        out,
-        {k: v.contiguous() for k, v in model.state_dict().items()},
-        CLASSIFIER_KIND,
-        config_json,
-        seed=fit.seed,
-        metrics=metrics,
-        extra={
-            "dataset": {
-                "spec": dataset.spec,
-                "fingerprint": dataset.fingerprint(),
-                "n": len(dataset),
-                "train": len(train_rows),
-                "validation": len(val_rows),
+    if part.is_main:
+        config_json = {
+            "backbone": backbone.name,
+            "options": backbone.options,
+            "classes": list(dataset.classes),
+            "preprocessing": backbone.preprocessing.to_dict(),
+        }
+        write_run(
+            out,
+            {k: v.contiguous() for k, v in model.state_dict().items()},
+            CLASSIFIER_KIND,
+            config_json,
+            seed=fit.seed,
+            metrics=metrics,
+            extra={
+                "dataset": {
+                    "spec": dataset.spec,
+                    "fingerprint": dataset.fingerprint(),
+                    "n": len(dataset),
+                    "train": len(train_rows),
+                    "validation": len(val_rows),
+                },
+                "fit": fit.to_dict(),
             },
-            "fit": fit.to_dict(),
-        },
-    )
-    finish_run_dir(out)
+        )
+        finish_run_dir(out)
+    part.barrier()  # every process returns once the run directory is complete
     return ClassifierResult(out, metrics)
 
 

@@ -176,6 +176,7 @@ def fit_invariance(
             },
         )
         finish_run_dir(out)
+    part.barrier()  # every process returns once the run directory is complete
     return InvarianceResult(out, metrics)
 
 

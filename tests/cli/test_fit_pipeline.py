@@ -15,7 +15,7 @@ from innx.ops.models import load_model
 from innx.store import ActivationStore
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "2"}
-DATA = "shapes:n=8000,size=32,seed=3"
+DATA = "shapes:n=20000,size=32,seed=3"  # 2000 held-out rows: the mean of v is known to ±0.02
 
 
 def innx(*args: str) -> subprocess.CompletedProcess[str]:
@@ -28,8 +28,8 @@ def innx(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_autoencoder_extract_invariance_on_shapes(tmp_path):
     ae, store, inv = tmp_path / "ae", tmp_path / "acts.h5", tmp_path / "inv"
-    fitted = innx("fit", "autoencoder", DATA, "-o", str(ae), "--steps", "400", "--json")
-    assert json.loads(fitted.stdout)["metrics"]["val_psnr"] > 15
+    fitted = innx("fit", "autoencoder", DATA, "-o", str(ae), "--json")  # the demo defaults
+    assert json.loads(fitted.stdout)["metrics"]["val_psnr"] >= 24
     innx("extract", DATA, "--backbone", "smallcnn", "--layer", "pool", "--seed", "1",
          "--autoencoder", str(ae), "--store-images", "-o", str(store))  # fmt: skip
     done = innx("fit", "invariance", str(store), "--layer", "pool", "-o", str(inv), "--json")
