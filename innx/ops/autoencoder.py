@@ -41,8 +41,8 @@ from innx.data.spec import open_dataset
 from innx.errors import ConfigError
 from innx.ops.autoencoders import KIND
 from innx.ops.classifier import split_rows
-from innx.ops.distributed import SINGLE, Part, agree, current_part, local_device
-from innx.ops.images import MEMORY_CAP, ImageBatch, image_bytes, iter_batches, load_images
+from innx.ops.distributed import agree, current_part, local_device
+from innx.ops.images import ImageBatch, ShuffledImages, load_images
 from innx.ops.run_dirs import check_same_fit, finish_run_dir, prepare_run_dir
 from innx.ops.training import LoopConfig, Progress, train
 from innx.store.runs import write_run
@@ -149,11 +149,10 @@ def fit_autoencoder(
     train_rows, val_rows = split_rows(len(dataset), fit.val_fraction, fit.seed)
     say(f"{len(train_rows)} training and {len(val_rows)} validation images of {dataset.spec}")
     val = load_images(dataset, val_rows, pre, workers=fit.workers)
-    in_memory = image_bytes(len(train_rows), pre) <= MEMORY_CAP
-    train_data = load_images(dataset, train_rows, pre, workers=fit.workers) if in_memory else None
-    task = AutoencoderTask(
-        model, dataset, train_rows, train_data, val, pre, fit, device=device, part=part
+    train_data = ShuffledImages(
+        dataset, train_rows, pre, fit.batch_size, fit.seed, workers=fit.workers, part=part
     )
+    task = AutoencoderTask(model, train_data, val, fit.kl_weight, device=device)
     steps = fit.total_steps
     loop = LoopConfig(
         steps=steps,
@@ -228,47 +227,22 @@ class AutoencoderTask:
     def __init__(
         self,
         model: ConvAutoencoder,
-        dataset: ImageDataset,
-        train_rows: torch.Tensor,
-        train_data: ImageBatch | None,
+        train: ShuffledImages,
         val: ImageBatch,
-        preprocessing: Preprocessing,
-        fit: AutoencoderFit,
+        kl_weight: float,
         *,
         device: torch.device,
-        part: Part = SINGLE,
     ) -> None:
         self.model: nn.Module = model
         self.autoencoder = model
-        self.dataset = dataset
-        self.train_rows = train_rows
-        self.train_data = train_data
+        self.train = train
         self.val = val
-        self.preprocessing = preprocessing
-        self.fit = fit
+        self.kl_weight = kl_weight
         self.device = device
-        self.part = part
-        self.steps_per_epoch = max(1, len(train_rows) // fit.batch_size)
-        self._epoch: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
-
-    def _positions(self, step: int) -> torch.Tensor:
-        """This process's positions (into the training rows) in the global batch of ``step``: a
-        fresh permutation per epoch, seeded by (seed, epoch), so any step can be recomputed."""
-        epoch, offset = divmod(step, self.steps_per_epoch)
-        if self._epoch is None or self._epoch[0] != epoch:  # once per epoch, not per step
-            generator = torch.Generator().manual_seed(self.fit.seed * 1_000_003 + epoch)
-            self._epoch = (epoch, torch.randperm(len(self.train_rows), generator=generator))
-        size = min(self.fit.batch_size, len(self.train_rows))
-        return self._epoch[1][offset * size : (offset + 1) * size][self.part.share(size)]
 
     def batches(self, start: int, stop: int) -> Iterator[torch.Tensor]:
         """``uint8 [B, C, S, S]`` images of each step."""
-        if self.train_data is not None:
-            for step in range(start, stop):
-                yield self.train_data.images[self._positions(step)]
-            return
-        rows = [self.train_rows[self._positions(step)].tolist() for step in range(start, stop)]
-        for batch in iter_batches(self.dataset, rows, self.preprocessing, workers=self.fit.workers):
+        for batch in self.train.batches(start, stop):
             yield batch.images
 
     def _input(self, images: torch.Tensor) -> torch.Tensor:
@@ -283,7 +257,7 @@ class AutoencoderTask:
         diff = x_hat.float() - x
         mse = diff.pow(2).mean()
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).float().sum(1).mean()
-        loss = diff.abs().mean() + mse + self.fit.kl_weight * kl
+        loss = diff.abs().mean() + mse + self.kl_weight * kl
         return loss, {"mse": mse.item(), "kl": kl.item()}
 
     def evaluate(self) -> dict[str, float]:

@@ -25,8 +25,8 @@ from innx.backbones.registry import build_backbone
 from innx.data.base import ImageDataset
 from innx.data.spec import open_dataset
 from innx.errors import ConfigError
-from innx.ops.distributed import SINGLE, Part, agree, current_part, local_device
-from innx.ops.images import MEMORY_CAP, ImageBatch, image_bytes, iter_batches, load_images
+from innx.ops.distributed import agree, current_part, local_device
+from innx.ops.images import ImageBatch, ShuffledImages, load_images
 from innx.ops.run_dirs import check_same_fit, finish_run_dir, prepare_run_dir
 from innx.ops.training import LoopConfig, Progress, train
 from innx.store.runs import write_run
@@ -108,26 +108,13 @@ def fit_classifier(
     train_rows, val_rows = split_rows(len(dataset), fit.val_fraction, fit.seed)
     say(f"{len(train_rows)} training and {len(val_rows)} validation images of {dataset.spec}")
     val = load_images(dataset, val_rows, backbone.preprocessing, workers=fit.workers)
-    in_memory = image_bytes(len(train_rows), backbone.preprocessing) <= MEMORY_CAP
-    train_data = (
-        load_images(dataset, train_rows, backbone.preprocessing, workers=fit.workers)
-        if in_memory
-        else None
-    )
-    steps_per_epoch = max(1, len(train_rows) // fit.batch_size)
+    train_data = ShuffledImages(
+        dataset, train_rows, backbone.preprocessing, fit.batch_size, fit.seed,
+        workers=fit.workers, part=part,
+    )  # fmt: skip
+    steps_per_epoch = train_data.steps_per_epoch
     steps = fit.steps if fit.steps is not None else math.ceil(fit.epochs * steps_per_epoch)
-    task = ClassifierTask(
-        backbone,
-        dataset,
-        train_rows,
-        train_data,
-        val,
-        fit.batch_size,
-        fit.seed,
-        device,
-        fit.workers,
-        part,
-    )
+    task = ClassifierTask(backbone, train_data, val, device)
     config = LoopConfig(
         steps=steps,
         lr=fit.lr,
@@ -190,50 +177,16 @@ class ClassifierTask:
     """Cross-entropy on shuffled batches; validation accuracy and loss (see :class:`~innx.ops.training.Task`)."""
 
     def __init__(
-        self,
-        backbone: Backbone,
-        dataset: ImageDataset,
-        train_rows: torch.Tensor,
-        train_data: ImageBatch | None,
-        val: ImageBatch,
-        batch_size: int,
-        seed: int,
-        device: torch.device,
-        workers: int,
-        part: Part = SINGLE,
+        self, backbone: Backbone, train: ShuffledImages, val: ImageBatch, device: torch.device
     ) -> None:
         self.model = backbone.model
         self.preprocessing: Preprocessing = backbone.preprocessing
-        self.dataset = dataset
-        self.train_rows = train_rows
-        self.train_data = train_data
+        self.train = train
         self.val = val
-        self.batch_size = batch_size
-        self.seed = seed
         self.device = device
-        self.workers = workers
-        self.part = part
-        self.steps_per_epoch = max(1, len(train_rows) // batch_size)
-        self._epoch: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
-
-    def _positions(self, step: int) -> torch.Tensor:
-        """Positions (into the training rows) of the batch of ``step``: a fresh permutation per
-        epoch, seeded by (seed, epoch), so any step can be recomputed alone."""
-        epoch, offset = divmod(step, self.steps_per_epoch)
-        if self._epoch is None or self._epoch[0] != epoch:  # once per epoch, not per step
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch = (epoch, torch.randperm(len(self.train_rows), generator=generator))
-        perm = self._epoch[1]
-        size = min(self.batch_size, len(self.train_rows))
-        return perm[offset * size : (offset + 1) * size][self.part.share(size)]
 
     def batches(self, start: int, stop: int) -> Iterator[ImageBatch]:
-        if self.train_data is not None:
-            for step in range(start, stop):
-                yield self.train_data.take(self._positions(step))
-            return
-        rows = [self.train_rows[self._positions(step)].tolist() for step in range(start, stop)]
-        yield from iter_batches(self.dataset, rows, self.preprocessing, workers=self.workers)
+        return self.train.batches(start, stop)
 
     def _forward(self, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
         x = self.preprocessing.normalize(images.to(self.device))

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from innx.backbones import Preprocessing
 from innx.data.base import ImageDataset
+from innx.ops.distributed import SINGLE, Part
 
 MEMORY_CAP = 4 << 30
 """Bytes of ``uint8`` images a fit keeps in memory; larger training sets are streamed from disk."""
@@ -96,3 +97,56 @@ def load_images(
         torch.cat([p.labels for p in parts]),
         torch.cat([p.attributes for p in parts]),
     )
+
+
+class ShuffledImages:
+    """Training batches of some rows of a dataset for the shared loop: held in memory as
+    ``uint8`` when they fit under :data:`MEMORY_CAP`, else read from the dataset per batch.
+
+    Each epoch visits the rows in a fresh permutation seeded by ``(seed, epoch)``, so the batch of
+    any step can be recomputed alone (a resume sees the same batches); under ``torchrun`` each
+    process takes its share of every global batch.
+    """
+
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        rows: torch.Tensor,
+        preprocessing: Preprocessing,
+        batch_size: int,
+        seed: int,
+        *,
+        workers: int = 0,
+        part: Part = SINGLE,
+    ) -> None:
+        self.dataset = dataset
+        self.rows = rows
+        self.preprocessing = preprocessing
+        self.batch_size = min(batch_size, len(rows))
+        self.seed = seed
+        self.workers = workers
+        self.part = part
+        self.steps_per_epoch = max(1, len(rows) // batch_size)
+        in_memory = image_bytes(len(rows), preprocessing) <= MEMORY_CAP
+        self.data = (
+            load_images(dataset, rows, preprocessing, workers=workers) if in_memory else None
+        )
+        self._epoch: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
+
+    def _positions(self, step: int) -> torch.Tensor:
+        """This process's positions (into ``rows``) in the global batch of ``step``."""
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        if self._epoch is None or self._epoch[0] != epoch:  # once per epoch, not per step
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch = (epoch, torch.randperm(len(self.rows), generator=generator))
+        size = self.batch_size
+        return self._epoch[1][offset * size : (offset + 1) * size][self.part.share(size)]
+
+    def batches(self, start: int, stop: int) -> Iterator[ImageBatch]:
+        """The batches of steps ``start … stop-1``, in order."""
+        if self.data is not None:
+            for step in range(start, stop):
+                yield self.data.take(self._positions(step))
+            return
+        rows = [self.rows[self._positions(step)].tolist() for step in range(start, stop)]
+        yield from iter_batches(self.dataset, rows, self.preprocessing, workers=self.workers)
