@@ -117,6 +117,62 @@ def write_synthetic_store(
     return path
 
 
+def write_factor_store(path: Path, n: int = 3000, *, seed: int = 0, bad_rows: int = 0) -> Path:
+    """A real store whose latents mix known factors: ``zbar = Q · [a-code, b-code, c, noise]``.
+
+    Attributes: ``a`` categorical (4 values), ``b`` categorical (3 values), ``c`` continuous;
+    ``const`` is categorical with one value. Latents ``[n, 8]``: ``a`` in 2 dims, ``b`` in 2, ``c``
+    in 1, 3 dims of noise, rotated by a fixed random orthogonal ``Q``. Layer ``fc`` (8,) holds the
+    unrotated code. ``bad_rows`` rows at the start have index -1.
+    """
+    import numpy as np
+
+    from innx.data.base import Attribute
+    from innx.store import LayerSpec, StoreLayout, StoreWriter
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, 4, n), rng.integers(0, 3, n)
+    c = rng.random(n).astype(np.float32)
+    a_code = np.array([[1.5, 0], [-1.5, 0], [0, 1.5], [0, -1.5]])[a]
+    b_code = np.array([[1.5, 0], [-0.75, 1.3], [-0.75, -1.3]])[b]
+    code = np.concatenate(
+        [a_code, b_code, 3 * (c[:, None] - 0.5), rng.normal(size=(n, 3))], axis=1
+    ) + 0.1 * rng.normal(size=(n, 8))
+    q = np.linalg.qr(rng.normal(size=(8, 8)))[0]
+    index = np.arange(n)
+    index[:bad_rows] = -1
+    layout = StoreLayout(
+        n=n,
+        layers=(LayerSpec("fc", "fc", (8,)),),
+        attributes=(
+            Attribute("a", "categorical", ("a0", "a1", "a2", "a3")),
+            Attribute("b", "categorical", ("b0", "b1", "b2")),
+            Attribute("c", "continuous"),
+            Attribute("const", "categorical", ("only",)),
+        ),
+        has_labels=True,
+        latent_dim=8,
+    )
+    attributes = np.stack([a, b, c, np.zeros(n)], axis=1).astype(np.float32)
+    with StoreWriter.create(path, layout) as writer:
+        writer.write(
+            np.arange(n),
+            index=index,
+            labels=a,
+            attributes=attributes,
+            layers={"fc": code.astype(np.float32)},
+            latents=(code @ q.T).astype(np.float32),
+        )
+        writer.finish()
+    return path
+
+
+@pytest.fixture
+def factor_store(tmp_path: Path) -> Path:
+    """A :func:`write_factor_store` of 3000 rows."""
+    return write_factor_store(tmp_path / "factors.h5")
+
+
 @pytest.fixture
 def synthetic_store(tmp_path: Path) -> Path:
     """A complete :func:`write_synthetic_store` of 2000 rows, 40 of them skipped as bad."""

@@ -98,6 +98,17 @@ BatchSize = Annotated[int, typer.Option("--batch-size", min=2, help="Images or r
 CheckpointEvery = Annotated[
     int, typer.Option("--checkpoint-every", min=1, help="Steps between checkpoints.")
 ]
+FlowEpochs = Annotated[
+    float | None,
+    typer.Option("--epochs", help="Passes over the training rows (default: see above)."),
+]
+FlowLr = Annotated[float, typer.Option("--lr", help="Adam learning rate (β = 0.5, 0.9).")]
+GradClip = Annotated[
+    float | None, typer.Option("--grad-clip", help="Clip the gradient norm to this.")
+]
+Precision = Annotated[
+    str, typer.Option("--precision", help="fp32, or bf16 autocast for the forward pass.")
+]
 
 
 @app.command("autoencoder")
@@ -171,17 +182,11 @@ def invariance(
         str, typer.Option("--preset", help="Size of t: small (CPU) or paper (20 blocks, 1024).")
     ] = "small",
     steps: Steps = None,
-    epochs: Annotated[
-        float | None, typer.Option("--epochs", help="Passes over the training rows (default 30).")
-    ] = None,
+    epochs: FlowEpochs = None,
     batch_size: BatchSize = 256,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate (β = 0.5, 0.9).")] = 1e-3,
-    grad_clip: Annotated[
-        float | None, typer.Option("--grad-clip", help="Clip the gradient norm to this.")
-    ] = 10.0,
-    precision: Annotated[
-        str, typer.Option("--precision", help="fp32, or bf16 autocast for the forward pass.")
-    ] = "fp32",
+    lr: FlowLr = 1e-3,
+    grad_clip: GradClip = 10.0,
+    precision: Precision = "fp32",
     checkpoint_every: CheckpointEvery = 200,
     seed: Seed = 0,
     device: Device = "cpu",
@@ -190,6 +195,8 @@ def invariance(
     json_output: JsonFlag = False,
 ) -> None:
     """Train the invariance cINN t: what --layer does not determine about the image's code.
+
+    Trains 30 epochs unless --steps or --epochs say otherwise.
 
     Vector layers are embedded by an MLP, feature maps by strided convolutions. The manifest
     records the store's fingerprint, the layer and the held-out NLL in bits per dimension.
@@ -220,6 +227,150 @@ def invariance(
         f"({m['seconds']:.1f} s)"
     )
     _report(result.run_dir, m, json_output)
+
+
+@app.command("semantic")
+def semantic(
+    store: Annotated[
+        Path, typer.Argument(help="An activation store with attributes (innx extract).")
+    ],
+    factor: Annotated[
+        list[str],
+        typer.Option(
+            "--factor",
+            help="A factor to give a block, in order: NAME, or NAME:bins=K / NAME:tol=T for a "
+            "continuous attribute (repeat the option).",
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="The run directory to write.")
+    ] = None,
+    dims: Annotated[
+        str | None,
+        typer.Option(
+            "--dims",
+            help="Block sizes, one per factor (the residual gets the rest) or with the "
+            "residual's last, e.g. 16,16,16. Default: estimated from pairs.",
+        ),
+    ] = None,
+    estimate_dims: Annotated[
+        bool, typer.Option("--estimate-dims", help="Print the estimated block sizes and exit.")
+    ] = False,
+    on: Annotated[
+        str,
+        typer.Option("--on", help="What e explains: latents (the default) or layer:NAME."),
+    ] = "latents",
+    pairs: Annotated[
+        Path | None,
+        typer.Option("--pairs", help="Explicit pairs: a CSV of a,b,factor (store rows)."),
+    ] = None,
+    rho: Annotated[
+        float, typer.Option("--rho", help="Correlation of a shared factor's block in a pair.")
+    ] = 0.975,
+    negative: Annotated[
+        float,
+        typer.Option(
+            "--negative",
+            help="Share of sampled pairs that share every factor but one (label -j).",
+        ),
+    ] = 0.0,
+    noise: Annotated[
+        float,
+        typer.Option(
+            "--noise",
+            help="Gaussian noise on the training codes at the start, in per-dimension standard "
+            "deviations; it falls to --noise-final along a cosine.",
+        ),
+    ] = 0.5,
+    noise_final: Annotated[
+        float, typer.Option("--noise-final", help="The noise level at the last step.")
+    ] = 0.02,
+    preset: Annotated[
+        str, typer.Option("--preset", help="Size of e: small (CPU) or paper (12 blocks, 512).")
+    ] = "small",
+    steps: Steps = None,
+    epochs: FlowEpochs = None,
+    batch_size: BatchSize = 256,
+    lr: FlowLr = 1e-3,
+    grad_clip: GradClip = 10.0,
+    precision: Precision = "fp32",
+    autoencoder: Annotated[
+        Path | None,
+        typer.Option(
+            "--autoencoder",
+            help="The autoencoder run that decodes swaps (default: the one the store names).",
+        ),
+    ] = None,
+    checkpoint_every: CheckpointEvery = 200,
+    seed: Seed = 0,
+    device: Device = "cpu",
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Train the semantic INN e: one block of dimensions per named factor, the residual last.
+
+    Trains 120 epochs unless --steps or --epochs say otherwise.
+
+    Pairs of rows that share a factor are sampled from the store's attributes (or read from
+    --pairs). The manifest records the linear-probe accuracy of each block, the leakage into the
+    other blocks and the rate of successful factor swaps.
+    """
+    from innx.ops.semantic import SemanticFit, fit_semantic
+    from innx.ops.semantic import estimate_dims as estimate
+
+    fit = SemanticFit(
+        store=str(store),
+        factors=tuple(factor),
+        dims=_parse_dims(dims),
+        on=on,
+        pairs=str(pairs) if pairs is not None else None,
+        rho=rho,
+        negative=negative,
+        noise=noise,
+        noise_final=noise_final,
+        preset=preset,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        grad_clip=grad_clip,
+        seed=seed,
+        device=device,
+        precision=precision,
+        checkpoint_every=checkpoint_every,
+        autoencoder=str(autoencoder) if autoencoder is not None else None,
+    )
+    if estimate_dims:
+        sizes = estimate(fit)
+        if main_process():
+            typer.echo(json.dumps(sizes) if json_output else ",".join(map(str, sizes.values())))
+        return
+    if output is None:
+        raise typer.BadParameter("give the run directory with -o/--output", param_hint="-o")
+    with step_progress("fit semantic") as progress:
+        result = fit_semantic(
+            fit, output, resume=resume, overwrite=overwrite, progress=progress, log=log
+        )
+    m = result.metrics
+    probes = ", ".join(
+        f"{name} probe {m[f'probe_{name}']:.3f} leak {m[f'leak_{name}']:.3f}"
+        for name in result.sizes
+        if f"probe_{name}" in m
+    )
+    log(f"blocks {result.sizes}; {probes or 'no attributes to probe'} ({m['seconds']:.1f} s)")
+    _report(result.run_dir, m, json_output)
+
+
+def _parse_dims(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a comma-separated list of sizes, e.g. 16,16,16", param_hint="--dims"
+        ) from None
 
 
 def _report(run_dir: Path, metrics: dict[str, float], json_output: bool) -> None:

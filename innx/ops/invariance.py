@@ -11,7 +11,6 @@ resuming against another store is refused.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -24,10 +23,16 @@ from torch import nn
 from innx.errors import ConfigError
 from innx.flows import InvarianceConfig, InvarianceFlow, bits_per_dim, invariance_nll
 from innx.ops.distributed import agree, current_part, local_device
+from innx.ops.flow_fit import check_flow_training, flow_loop, total_steps
 from innx.ops.models import save_model
-from innx.ops.run_dirs import FIT_FILE, RESUME_DIR, check_same_fit, finish_run_dir, prepare_run_dir
+from innx.ops.run_dirs import (
+    check_same_fit,
+    check_same_store,
+    finish_run_dir,
+    prepare_run_dir,
+)
 from innx.ops.store_batches import StoreBatches, split_store_rows
-from innx.ops.training import PRECISIONS, LoopConfig, Progress, train
+from innx.ops.training import Progress, train
 from innx.store.view import ActivationStore
 
 PRESETS = ("paper", "small")
@@ -62,18 +67,7 @@ class InvarianceFit:
             raise ConfigError(
                 f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}"
             )
-        if self.steps is not None and self.epochs is not None:
-            raise ConfigError("pass either --steps or --epochs, not both")
-        if self.epochs is not None and not self.epochs > 0:
-            raise ConfigError(f"--epochs must be positive, got {self.epochs}")
-        if self.batch_size < 2:
-            raise ConfigError(f"--batch-size must be at least 2, got {self.batch_size}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ConfigError(f"--grad-clip must be positive, got {self.grad_clip}")
+        check_flow_training(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,7 +104,7 @@ def fit_invariance(
     resuming = False
     if part.is_main:
         resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
-        _check_same_store(out, fingerprint, resuming)
+        check_same_store(out, fingerprint, resuming)
         recorded = {**fit.to_dict(), "store_fingerprint": fingerprint}
         check_same_fit(out, recorded, resuming, ignore=("checkpoint_every", "in_memory", "store"))
     resuming = agree(part, resuming)
@@ -131,22 +125,8 @@ def fit_invariance(
     config = InvarianceConfig.preset(fit.preset, zbar_dim, cond_shape, seed=fit.seed)
     model = InvarianceFlow(config).to(device)
     task = InvarianceTask(model, data, val, device)
-    epochs = fit.epochs if fit.epochs is not None else DEFAULT_EPOCHS
-    steps = fit.steps if fit.steps is not None else max(1, round(epochs * data.steps_per_epoch))
-    loop = LoopConfig(
-        steps=steps,
-        lr=fit.lr,
-        betas=(0.5, 0.9),
-        schedule="cosine",
-        warmup=min(fit.warmup, steps // 5),
-        grad_clip=fit.grad_clip,
-        seed=fit.seed,
-        log_every=min(50, steps),
-        eval_every=max(1, steps // 10),
-        checkpoint_every=fit.checkpoint_every,
-        device=fit.device,
-        precision=fit.precision,
-    )
+    steps = total_steps(fit, data.steps_per_epoch, DEFAULT_EPOCHS)
+    loop = flow_loop(fit, steps)
     try:
         result = train(task, loop, out, resume=resuming, progress=progress)
     finally:
@@ -243,17 +223,3 @@ def _check_store(store: ActivationStore, layer: str) -> tuple[int, ...]:
             "--autoencoder RUN (a run of innx fit autoencoder)"
         )
     return tuple(int(s) for s in store.layer(layer).shape[1:])
-
-
-def _check_same_store(out: Path, fingerprint: str, resuming: bool) -> None:
-    if not resuming:
-        return
-    try:
-        recorded = json.loads((out / RESUME_DIR / FIT_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return
-    if recorded.get("store_fingerprint") not in (None, fingerprint):
-        raise ConfigError(
-            f"the store {recorded.get('store')} is not the one the run in {out} was started on "
-            "(its fingerprint differs); resume with that store, or start over with --overwrite"
-        )

@@ -89,3 +89,18 @@ def check_same_fit(
         raise ConfigError(
             f"--resume needs the options of the interrupted run in {out}: {'; '.join(changed)}"
         )
+
+
+def check_same_store(out: Path, fingerprint: str, resuming: bool) -> None:
+    """On resume, refuse a store other than the one the run was started on (by fingerprint)."""
+    if not resuming:
+        return
+    try:
+        recorded = json.loads((out / RESUME_DIR / FIT_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return
+    if recorded.get("store_fingerprint") not in (None, fingerprint):
+        raise ConfigError(
+            f"the store {recorded.get('store')} is not the one the run in {out} was started on "
+            "(its fingerprint differs); resume with that store, or start over with --overwrite"
+        )
