@@ -237,7 +237,7 @@ def main() -> None:
     if quick:
         cases = [("small", 64, 3), ("small", 256, 3), ("paper", 32, 3), ("paper", 64, 3)]
         quality = QualitySizes(n=1500, classifier_steps=30, autoencoder_steps=30,
-                               invariance_steps=30, samples=2)  # fmt: skip
+                               invariance_steps=30, semantic_steps=30, samples=2)  # fmt: skip
     else:
         cases = [("small", 256, 24), ("small", 4096, 5), ("paper", 256, 8), ("paper", 4096, 3)]
         quality = QualitySizes(n=20000)

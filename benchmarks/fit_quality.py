@@ -2,7 +2,8 @@
 
 Stages, each timed, all in one temporary folder: ``fit_classifier`` (smallcnn), ``fit_autoencoder``
 (the conv autoencoder, its defaults), ``extract`` (``logits`` and ``pool``, with the autoencoder's
-codes and the images), ``fit_invariance`` (small preset) on ``logits``. Then:
+codes and the images), ``fit_invariance`` (small preset) on ``logits``, ``fit_semantic`` (small preset, its defaults) on
+shape, foreground and background colour. Then:
 
 - on the images held out of the classifier and the autoencoder (both split the dataset with
   ``split_rows(n, 0.1, seed)``, so they hold out the same ones): the PSNR of D(E(x)) (per image,
@@ -12,7 +13,10 @@ codes and the images), ``fit_invariance`` (small preset) on ``logits``. Then:
   [0.85, 1.15];
 - on the rows held out of ``t`` (``split_store_rows`` with the fit's seed): the share of
   invariance samples D(t⁻¹(v|z)), v ~ N(0, I), classified as the class predicted on ``x``, over
-  the same share for D(E(x)) of the same rows (target >= 0.95).
+  the same share for D(E(x)) of the same rows (target >= 0.95);
+- from ``fit_semantic``'s manifest, per factor: the linear probe on its block (target >= 0.9), the
+  probe on all other blocks (leakage, target <= chance + 0.15) and the factor swaps read right by
+  a classifier of the thumbnails (target >= 0.8).
 
 Images go to the classifier as a saved image would: decoded floats in [0, 1] rounded to ``uint8``,
 then the backbone's own ``preprocessing.normalize``, as ``fit_classifier`` feeds its images.
@@ -38,10 +42,12 @@ from innx.ops.classifier import ClassifierFit, fit_classifier, split_rows
 from innx.ops.extract import ExtractOptions, extract
 from innx.ops.invariance import InvarianceFit, fit_invariance
 from innx.ops.models import load_model
+from innx.ops.semantic import SemanticFit, fit_semantic
 from innx.ops.store_batches import StoreBatches, split_store_rows
 from innx.store import ActivationStore
 
 LAYER = "logits"
+FACTORS = ("shape", "fg_color", "bg_color")
 SEED = 0
 EVAL_BATCH = 256
 T = TypeVar("T")
@@ -55,6 +61,7 @@ class QualitySizes:
     classifier_steps: int | None = None
     autoencoder_steps: int | None = None
     invariance_steps: int | None = None
+    semantic_steps: int | None = None
     samples: int = 4  # invariance samples per held-out image
     max_rows: int = 2000  # held-out rows evaluated (at most)
 
@@ -85,6 +92,8 @@ def run_quality(sizes: QualitySizes, tmp: Path) -> None:
     timed("extract", lambda: extract(options, store))
     inv_fit = InvarianceFit(str(store), LAYER, "small", steps=sizes.invariance_steps, seed=SEED)
     inv = timed(f"fit invariance {LAYER}", lambda: fit_invariance(inv_fit, tmp / "inv"))
+    sem_fit = SemanticFit(str(store), FACTORS, steps=sizes.semantic_steps, seed=SEED)
+    sem = timed("fit semantic", lambda: fit_semantic(sem_fit, tmp / "sem"))
     found = timed("evaluate", lambda: evaluate(store, clf.run_dir, ae.run_dir, inv.run_dir, sizes))
 
     v = inv.metrics
@@ -103,6 +112,7 @@ def run_quality(sizes: QualitySizes, tmp: Path) -> None:
         (f"{LAYER}: class kept on D(t⁻¹(v|z))", f"{found['kept_samples']:.4f}", "", None),
         (f"{LAYER}: kept samples / kept D(E(x))", f"{ratio:.3f}", ">= 0.95", ratio >= 0.95),
     ]  # fmt: skip
+    rows += semantic_rows(sem.metrics, sem.sizes)
     print(
         f"quality: {data}, smallcnn, conv autoencoder (zbar {found['zbar_dim']:.0f}), t small on "
         f"{LAYER}; {found['unseen']:.0f} images unseen by the classifier and the autoencoder, "
@@ -119,6 +129,22 @@ def run_quality(sizes: QualitySizes, tmp: Path) -> None:
     print("-" * 54)
     for stage, spent in seconds.items():
         print(f"{stage:<40}{spent:>14.1f}")
+
+
+def semantic_rows(
+    m: dict[str, float], sizes: dict[str, int]
+) -> list[tuple[str, str, str, bool | None]]:
+    rows: list[tuple[str, str, str, bool | None]] = []
+    rows.append(("e: block sizes", ",".join(map(str, sizes.values())), "", None))
+    for name in FACTORS:
+        limit = m[f"chance_{name}"] + 0.15
+        rows += [
+            (f"e: {name} probe", f"{m[f'probe_{name}']:.3f}", ">= 0.9", m[f"probe_{name}"] >= 0.9),
+            (f"e: {name} leak (chance {m[f'chance_{name}']:.2f})", f"{m[f'leak_{name}']:.3f}",
+             f"<= {limit:.3f}", m[f"leak_{name}"] <= limit),
+            (f"e: {name} swap", f"{m[f'swap_{name}']:.3f}", ">= 0.8", m[f"swap_{name}"] >= 0.8),
+        ]  # fmt: skip
+    return rows
 
 
 def evaluate(

@@ -72,6 +72,15 @@ def test_fit_benchmark_prints_its_tables() -> None:
     quality = {row[:40].strip(): row[40:] for row in table("measure")}
     for measure in ("class kept on D(E(x)), unseen images", "logits: kept samples / kept D(E(x))"):
         assert quality[measure].endswith("met")
+    for name in ("shape", "fg_color", "bg_color"):
+        assert quality[f"e: {name} probe"].endswith("met")
+        assert quality[f"e: {name} swap"].endswith("met")
     stages = {row[:40].strip(): float(row[40:]) for row in table("stage")}
-    assert set(stages) >= {"fit classifier", "fit autoencoder", "extract", "evaluate"}
+    assert set(stages) >= {
+        "fit classifier",
+        "fit autoencoder",
+        "extract",
+        "fit semantic",
+        "evaluate",
+    }
     assert all(seconds > 0 for seconds in stages.values())
