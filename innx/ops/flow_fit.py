@@ -3,53 +3,49 @@ loop they train in (Adam with β = (0.5, 0.9) as in the paper, warm-up, then cos
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from innx.errors import ConfigError
 from innx.ops.training import PRECISIONS, LoopConfig
 
 
-class FlowTraining(Protocol):
-    """The training options of ``innx fit invariance`` and ``innx fit semantic``."""
+@dataclass(frozen=True, kw_only=True)
+class FlowTraining:
+    """The training options of ``innx fit invariance`` and ``innx fit semantic``, checked.
 
-    @property
-    def steps(self) -> int | None: ...
-    @property
-    def epochs(self) -> float | None: ...
-    @property
-    def batch_size(self) -> int: ...
-    @property
-    def lr(self) -> float: ...
-    @property
-    def warmup(self) -> int: ...
-    @property
-    def grad_clip(self) -> float | None: ...
-    @property
-    def val_fraction(self) -> float: ...
-    @property
-    def seed(self) -> int: ...
-    @property
-    def device(self) -> str: ...
-    @property
-    def precision(self) -> str: ...
-    @property
-    def checkpoint_every(self) -> int: ...
+    Keyword-only, so that each fit's own arguments (the store first) stay positional.
+    """
 
+    steps: int | None = None
+    epochs: float | None = None  # both None: the fit's default epochs
+    batch_size: int = 256
+    lr: float = 1e-3
+    warmup: int = 100
+    grad_clip: float | None = 10.0
+    val_fraction: float = 0.1
+    seed: int = 0
+    device: str = "cpu"
+    precision: str = "fp32"
+    in_memory: bool | None = None  # None: when the arrays fit the documented cap
+    checkpoint_every: int = 200
 
-def check_flow_training(fit: FlowTraining) -> None:
-    """One-line errors for training options that cannot work."""
-    if fit.steps is not None and fit.epochs is not None:
-        raise ConfigError("pass either --steps or --epochs, not both")
-    if fit.epochs is not None and not fit.epochs > 0:
-        raise ConfigError(f"--epochs must be positive, got {fit.epochs}")
-    if fit.batch_size < 2:
-        raise ConfigError(f"--batch-size must be at least 2, got {fit.batch_size}")
-    if not 0.0 < fit.val_fraction < 1.0:
-        raise ConfigError(f"--val-fraction must be between 0 and 1, got {fit.val_fraction}")
-    if fit.precision not in PRECISIONS:
-        raise ConfigError(f"precision {fit.precision!r} is not one of {', '.join(PRECISIONS)}")
-    if fit.grad_clip is not None and not fit.grad_clip > 0:
-        raise ConfigError(f"--grad-clip must be positive, got {fit.grad_clip}")
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.epochs is not None:
+            raise ConfigError("pass either --steps or --epochs, not both")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ConfigError(f"--epochs must be positive, got {self.epochs}")
+        if self.batch_size < 2:
+            raise ConfigError(f"--batch-size must be at least 2, got {self.batch_size}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"--grad-clip must be positive, got {self.grad_clip}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def total_steps(fit: FlowTraining, steps_per_epoch: int, default_epochs: float) -> int:

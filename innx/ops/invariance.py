@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -23,7 +22,7 @@ from torch import nn
 from innx.errors import ConfigError
 from innx.flows import InvarianceConfig, InvarianceFlow, bits_per_dim, invariance_nll
 from innx.ops.distributed import agree, current_part, local_device
-from innx.ops.flow_fit import check_flow_training, flow_loop, total_steps
+from innx.ops.flow_fit import FlowTraining, flow_loop, total_steps
 from innx.ops.models import save_model
 from innx.ops.run_dirs import (
     check_same_fit,
@@ -43,34 +42,19 @@ DEFAULT_EPOCHS = 30.0
 
 
 @dataclass(frozen=True)
-class InvarianceFit:
+class InvarianceFit(FlowTraining):
     """The arguments of ``innx fit invariance`` (everything that determines the result)."""
 
     store: str
     layer: str
     preset: str = "small"
-    steps: int | None = None
-    epochs: float | None = None  # both None: DEFAULT_EPOCHS
-    batch_size: int = 256
-    lr: float = 1e-3
-    warmup: int = 100
-    grad_clip: float | None = 10.0
-    val_fraction: float = 0.1
-    seed: int = 0
-    device: str = "cpu"
-    precision: str = "fp32"
-    in_memory: bool | None = None  # None: when the arrays fit the documented cap
-    checkpoint_every: int = 200
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ConfigError(
                 f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}"
             )
-        check_flow_training(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        super().__post_init__()
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +33,7 @@ from innx.flows import (
 )
 from innx.flows.semantic import RESIDUAL, SEMANTIC_PRESETS
 from innx.ops.distributed import agree, current_part, local_device
-from innx.ops.flow_fit import check_flow_training, flow_loop, total_steps
+from innx.ops.flow_fit import FlowTraining, flow_loop, total_steps
 from innx.ops.models import save_model
 from innx.ops.run_dirs import check_same_fit, check_same_store, finish_run_dir, prepare_run_dir
 from innx.ops.semantic_data import (
@@ -54,7 +53,7 @@ DEFAULT_EPOCHS = 120.0
 
 
 @dataclass(frozen=True)
-class SemanticFit:
+class SemanticFit(FlowTraining):
     """The arguments of ``innx fit semantic`` (everything that determines the result).
 
     ``factors`` are factor specs (``shape``, ``scale:bins=8``, ``scale:tol=0.01``); ``dims`` are
@@ -71,18 +70,6 @@ class SemanticFit:
     noise: float = 0.5
     noise_final: float = 0.02
     preset: str = "small"
-    steps: int | None = None
-    epochs: float | None = None  # both None: DEFAULT_EPOCHS
-    batch_size: int = 256
-    lr: float = 1e-3
-    warmup: int = 100
-    grad_clip: float | None = 10.0
-    val_fraction: float = 0.1
-    seed: int = 0
-    device: str = "cpu"
-    precision: str = "fp32"
-    in_memory: bool | None = None
-    checkpoint_every: int = 200
     autoencoder: str | None = None  # for swap rates; None: the run the store's latents name
 
     def __post_init__(self) -> None:
@@ -103,7 +90,7 @@ class SemanticFit:
             )
         if not 0.0 <= self.rho < 1.0:
             raise ConfigError(f"--rho must lie in [0, 1), got {self.rho}")
-        check_flow_training(self)
+        super().__post_init__()
 
     @property
     def specs(self) -> list[FactorSpec]:
@@ -112,9 +99,6 @@ class SemanticFit:
     @property
     def names(self) -> list[str]:
         return [spec.name for spec in self.specs]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
