@@ -67,6 +67,12 @@ def test_a_layer_can_be_the_input(factor_store, tmp_path):
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["store"]["on"] == "layer:fc"
 
 
+def test_the_paper_preset_builds_the_papers_e(factor_store, tmp_path):
+    fit_semantic(quick(factor_store, preset="paper", steps=5, dims=(2, 2, 1)), tmp_path / "run")
+    config = load_model(tmp_path / "run", "semantic").config
+    assert (config.n_blocks, config.width, config.depth) == (12, 512, 2)
+
+
 def test_explicit_pairs_from_a_csv_train_e(factor_store, tmp_path):
     with ActivationStore(factor_store) as store:
         values = store.attributes
