@@ -109,6 +109,13 @@ GradClip = Annotated[
 Precision = Annotated[
     str, typer.Option("--precision", help="fp32, or bf16 autocast for the forward pass.")
 ]
+Kernels = Annotated[
+    str,
+    typer.Option(
+        "--kernels",
+        help="The flows' elementwise work: auto (fused Triton kernels on CUDA), torch or triton.",
+    ),
+]
 
 
 @app.command("autoencoder")
@@ -187,6 +194,7 @@ def invariance(
     lr: FlowLr = 1e-3,
     grad_clip: GradClip = 10.0,
     precision: Precision = "fp32",
+    kernels: Kernels = "auto",
     checkpoint_every: CheckpointEvery = 200,
     seed: Seed = 0,
     device: Device = "cpu",
@@ -215,6 +223,7 @@ def invariance(
         seed=seed,
         device=device,
         precision=precision,
+        kernels=kernels,
         checkpoint_every=checkpoint_every,
     )
     with step_progress("fit invariance") as progress:
@@ -294,6 +303,7 @@ def semantic(
     lr: FlowLr = 1e-3,
     grad_clip: GradClip = 10.0,
     precision: Precision = "fp32",
+    kernels: Kernels = "auto",
     autoencoder: Annotated[
         Path | None,
         typer.Option(
@@ -338,6 +348,7 @@ def semantic(
         seed=seed,
         device=device,
         precision=precision,
+        kernels=kernels,
         checkpoint_every=checkpoint_every,
         autoencoder=str(autoencoder) if autoencoder is not None else None,
     )

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import torch
+
 from innx.errors import ConfigError
+from innx.kernels.dispatch import check_choice
 from innx.ops.training import PRECISIONS, LoopConfig
 
 
@@ -29,6 +32,7 @@ class FlowTraining:
     precision: str = "fp32"
     in_memory: bool | None = None  # None: when the arrays fit the documented cap
     checkpoint_every: int = 200
+    kernels: str = "auto"  # the flows' elementwise work: innx.kernels.dispatch
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.epochs is not None:
@@ -43,9 +47,20 @@ class FlowTraining:
             raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"--grad-clip must be positive, got {self.grad_clip}")
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            raise ConfigError(
+                f"--device {self.device!r} is not a torch device; use cpu, cuda or cuda:N"
+            ) from None
+        check_choice(self.kernels, device)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+RESUMABLE_CHANGES = ("checkpoint_every", "in_memory", "store", "kernels")
+"""Options a resumed fit may change: they do not change what is learned (beyond rounding)."""
 
 
 def total_steps(fit: FlowTraining, steps_per_epoch: int, default_epochs: float) -> int:

@@ -21,8 +21,9 @@ from torch import nn
 
 from innx.errors import ConfigError
 from innx.flows import InvarianceConfig, InvarianceFlow, bits_per_dim, invariance_nll
+from innx.kernels.dispatch import use_kernels
 from innx.ops.distributed import agree, current_part, local_device
-from innx.ops.flow_fit import FlowTraining, flow_loop, total_steps
+from innx.ops.flow_fit import RESUMABLE_CHANGES, FlowTraining, flow_loop, total_steps
 from innx.ops.models import save_model
 from innx.ops.run_dirs import (
     check_same_fit,
@@ -90,7 +91,7 @@ def fit_invariance(
         resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
         check_same_store(out, fingerprint, resuming)
         recorded = {**fit.to_dict(), "store_fingerprint": fingerprint}
-        check_same_fit(out, recorded, resuming, ignore=("checkpoint_every", "in_memory", "store"))
+        check_same_fit(out, recorded, resuming, ignore=RESUMABLE_CHANGES)
     resuming = agree(part, resuming)
     device = local_device(fit.device)
     train_rows, val_rows = split_store_rows(index, fit.val_fraction, fit.seed)
@@ -112,7 +113,8 @@ def fit_invariance(
     steps = total_steps(fit, data.steps_per_epoch, DEFAULT_EPOCHS)
     loop = flow_loop(fit, steps)
     try:
-        result = train(task, loop, out, resume=resuming, progress=progress)
+        with use_kernels(fit.kernels):
+            result = train(task, loop, out, resume=resuming, progress=progress)
     finally:
         data.close()
     metrics = {

@@ -32,8 +32,9 @@ from innx.flows import (
     semantic_pair_nll,
 )
 from innx.flows.semantic import RESIDUAL, SEMANTIC_PRESETS
+from innx.kernels.dispatch import use_kernels
 from innx.ops.distributed import agree, current_part, local_device
-from innx.ops.flow_fit import FlowTraining, flow_loop, total_steps
+from innx.ops.flow_fit import RESUMABLE_CHANGES, FlowTraining, flow_loop, total_steps
 from innx.ops.models import save_model
 from innx.ops.run_dirs import check_same_fit, check_same_store, finish_run_dir, prepare_run_dir
 from innx.ops.semantic_data import (
@@ -145,7 +146,7 @@ def fit_semantic(
                 out,
                 recorded,
                 resuming,
-                ignore=("checkpoint_every", "in_memory", "store", "autoencoder"),
+                ignore=(*RESUMABLE_CHANGES, "autoencoder"),
             )
         resuming = agree(part, resuming)
         device = local_device(fit.device)
@@ -166,7 +167,8 @@ def fit_semantic(
         noise = CodeNoise(std, fit.noise, fit.noise_final, steps, fit.seed)
         task = SemanticTask(model, data, val, fit.rho, device, noise=noise)
         loop = flow_loop(fit, steps)
-        result = train(task, loop, out, resume=resuming, progress=progress)
+        with use_kernels(fit.kernels):
+            result = train(task, loop, out, resume=resuming, progress=progress)
         metrics = {**result.metrics, "steps": float(steps), "epochs": steps / data.steps_per_epoch}
         if part.is_main:
             say("measuring probes, leakage and factor swaps on the validation rows")

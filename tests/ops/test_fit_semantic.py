@@ -146,6 +146,8 @@ def test_resume_equals_an_uninterrupted_run(factor_store, tmp_path):
         ({"on": "logits"}, ConfigError, r"--on must be 'latents' or 'layer:NAME'"),
         ({"factors": ("a", "a")}, ConfigError, "factor names must be distinct"),
         ({"factors": ("a:bins=3",)}, ConfigError, "categorical; bins= and tol= apply only"),
+        ({"device": "gpu"}, ConfigError, "--device 'gpu' is not a torch device"),
+        ({"kernels": "cuda"}, ConfigError, "--kernels must be one of auto, torch, triton"),
     ],
 )
 def test_bad_input_says_what_to_do(factor_store, tmp_path, kw, error, message):

@@ -1,0 +1,39 @@
+"""The dispatcher: what auto picks, when triton is refused, and what always takes torch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from innx.errors import ConfigError
+from innx.kernels.dispatch import backend, set_kernels, use_kernels
+
+CPU = torch.device("cpu")
+
+
+def test_auto_takes_torch_on_the_cpu_even_where_triton_could_interpret():
+    assert backend(CPU) == "torch"
+    with use_kernels("torch"):
+        assert backend(CPU) == "torch"
+
+
+def test_triton_on_the_cpu_runs_only_interpreted(monkeypatch):
+    with use_kernels("triton"):
+        assert backend(CPU) == "triton"  # TRITON_INTERPRET=1 here (conftest.py)
+        monkeypatch.setenv("TRITON_INTERPRET", "0")
+        with pytest.raises(ConfigError, match=r"needs a CUDA device .*use --kernels auto or torch"):
+            backend(CPU)
+
+
+def test_double_precision_and_the_atan_clamp_take_torch():
+    with use_kernels("triton"):
+        assert backend(CPU, dtype=torch.float64) == "torch"
+        assert backend(CPU, clamp="atan") == "torch"
+
+
+def test_unknown_choices_are_refused_and_the_choice_is_restored():
+    with pytest.raises(ConfigError, match="--kernels must be one of auto, torch, triton"):
+        set_kernels("cuda")
+    with use_kernels("torch"):
+        pass
+    assert backend(CPU) == "torch"
