@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from innx.ops.semantic import SemanticFit
 
 VALIDATION_PAIRS = 4096
+PAIRS_PER_VALIDATION_ROW = 8  # a small store gets fewer held-out pairs: more would repeat rows
 ESTIMATE_PAIRS = 8192
 ESTIMATE_STEP = 1 << 40
 """The sampler's step for the pairs that estimate block sizes: one no training reaches."""
@@ -263,5 +264,5 @@ def read_inputs(fit: SemanticFit) -> SemanticInputs:
         val_sampler = PairSampler(
             val_rows, columns[val_rows], kind_list, specs, negative=fit.negative, seed=fit.seed + 1
         )
-        val = val_sampler.sample(0, VALIDATION_PAIRS)
+        val = val_sampler.sample(0, min(VALIDATION_PAIRS, PAIRS_PER_VALIDATION_ROW * len(val_rows)))
     return SemanticInputs(table, fingerprint, train_rows, val_rows, train, val, attributes)
