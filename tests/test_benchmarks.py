@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -31,6 +33,17 @@ def test_flows_benchmark_prints_its_table() -> None:
         innx, floor = float(row[2]), float(row[3])
         assert innx > 0 and floor > 0
         assert abs(float(row[-1]) - 1.0) < 0.05  # FrEIA's stack does the same multiply-adds
+
+
+def test_kernels_benchmark_prints_its_table() -> None:
+    lines = run_quick("kernels.py").stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("preset"))
+    rows = [line.split() for line in lines[header + 2 :]]
+    assert [row[:2] for row in rows] == [["small", "64"]]
+    torch_rate, auto_rate, ratio = float(rows[0][2]), float(rows[0][3]), float(rows[0][6])
+    assert torch_rate > 0 and auto_rate > 0
+    assert ratio == pytest.approx(auto_rate / torch_rate, abs=0.01)  # reported, never a target
+    assert rows[0][4] == "-" and rows[0][5] == "-"  # the bf16 and floor columns need CUDA
 
 
 def test_classifier_benchmark_prints_its_table() -> None:

@@ -79,9 +79,9 @@ def backend(device: torch.device, clamp: Clamp = "tanh", dtype: torch.dtype = to
     """
     if _chosen == "torch" or clamp != "tanh" or dtype == torch.float64:
         return "torch"
-    usable = device.type == "cuda" or (device.type == "cpu" and interpreted())
     if _chosen == "auto":
         return "triton" if device.type == "cuda" and _triton() is not None else "torch"
+    usable = device.type == "cuda" or (device.type == "cpu" and interpreted())
     if not usable or _triton() is None:
         raise ConfigError(
             f"--kernels triton needs a CUDA device with Triton installed (tensors are on "
