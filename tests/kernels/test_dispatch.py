@@ -18,8 +18,9 @@ def test_auto_takes_torch_on_the_cpu_even_where_triton_could_interpret():
 
 
 def test_triton_on_the_cpu_runs_only_interpreted(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
     with use_kernels("triton"):
-        assert backend(CPU) == "triton"  # TRITON_INTERPRET=1 here (conftest.py)
+        assert backend(CPU) == "triton"
         monkeypatch.setenv("TRITON_INTERPRET", "0")
         with pytest.raises(ConfigError, match=r"needs a CUDA device .*use --kernels auto or torch"):
             backend(CPU)

@@ -20,26 +20,26 @@ from innx.kernels.dispatch import (
 SIZES = [(1, 1), (3, 5), (37, 75), (130, 129)]  # one element, under a tile, several tiles of each
 
 
-def inputs(n: int, d: int, seed: int) -> tuple[torch.Tensor, ...]:
+def inputs(n: int, d: int, seed: int, device: torch.device) -> tuple[torch.Tensor, ...]:
     """``x``, a strided ``raw`` (every other column of a wider tensor) and a ``shift`` that is a
     chunk of a wider tensor, as a coupling's MLP output gives them."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=generator)
     raw = (3 * torch.randn(n, 2 * d, generator=generator))[:, ::2]
     shift = torch.randn(n, 2 * d, generator=generator)[:, d:]
-    return x, raw, shift
+    return x.to(device), raw.to(device), shift.to(device)
 
 
 @pytest.mark.parametrize(("n", "d"), SIZES)
 @pytest.mark.parametrize("inverse", [False, True])
 @pytest.mark.parametrize("bound", [1.0, 2.5])
-def test_affine_step_matches_the_reference_in_values_and_gradients(n, d, inverse, bound):
+def test_affine_step_matches_the_reference_in_values_and_gradients(n, d, inverse, bound, device):
     fused_fn, reference_fn = (
         (affine_inverse, reference.affine_inverse)
         if inverse
         else (affine_forward, reference.affine_forward)
     )
-    fused_in = [t.clone().requires_grad_() for t in inputs(n, d, seed=n * d)]
+    fused_in = [t.clone().requires_grad_() for t in inputs(n, d, seed=n * d, device=device)]
     plain_in = [t.clone().requires_grad_() for t in fused_in]
     with use_kernels("triton"):
         out, logdet = fused_fn(*fused_in, "tanh", bound)
@@ -57,8 +57,8 @@ def test_affine_step_matches_the_reference_in_values_and_gradients(n, d, inverse
         torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-5)
 
 
-def test_the_fused_inverse_undoes_the_fused_step():
-    x, raw, shift = inputs(64, 33, seed=1)
+def test_the_fused_inverse_undoes_the_fused_step(device):
+    x, raw, shift = inputs(64, 33, seed=1, device=device)
     with use_kernels("triton"):
         y, logdet = affine_forward(x, raw, shift)
         back, logdet_back = affine_inverse(y, raw, shift)
@@ -68,11 +68,11 @@ def test_the_fused_inverse_undoes_the_fused_step():
 
 @pytest.mark.parametrize(("n", "d"), SIZES)
 @pytest.mark.parametrize("inverse", [False, True])
-def test_actnorm_matches_the_reference_in_values_and_gradients(n, d, inverse):
+def test_actnorm_matches_the_reference_in_values_and_gradients(n, d, inverse, device):
     generator = torch.Generator().manual_seed(d)
-    x = torch.randn(n, 2 * d, generator=generator)[:, :d].requires_grad_()
-    loc = torch.randn(d, generator=generator).requires_grad_()
-    log_scale = torch.randn(d, generator=generator).requires_grad_()
+    x = torch.randn(n, 2 * d, generator=generator).to(device)[:, :d].requires_grad_()
+    loc = torch.randn(d, generator=generator).to(device).requires_grad_()
+    log_scale = torch.randn(d, generator=generator).to(device).requires_grad_()
     fused_fn, reference_fn = (
         (actnorm_inverse, reference.actnorm_inverse)
         if inverse
@@ -89,8 +89,8 @@ def test_actnorm_matches_the_reference_in_values_and_gradients(n, d, inverse):
         torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-4)
 
 
-def test_half_precision_inputs_compute_in_float32():
-    x, raw, shift = (t.to(torch.bfloat16) for t in inputs(40, 24, seed=3))
+def test_half_precision_inputs_compute_in_float32(device):
+    x, raw, shift = (t.to(torch.bfloat16) for t in inputs(40, 24, seed=3, device=device))
     with use_kernels("triton"):
         out, logdet = affine_forward(x, raw, shift)
     expected, expected_logdet = reference.affine_forward(
@@ -101,14 +101,14 @@ def test_half_precision_inputs_compute_in_float32():
     torch.testing.assert_close(logdet.float(), expected_logdet, rtol=1e-2, atol=2e-2)
 
 
-def test_flows_give_the_same_values_and_gradients_through_either_path():
+def test_flows_give_the_same_values_and_gradients_through_either_path(device):
     from innx.flows import InvarianceConfig, InvarianceFlow
 
     torch.manual_seed(0)
-    t = InvarianceFlow(InvarianceConfig.preset("small", 9, (5,), n_blocks=2, width=16))
+    t = InvarianceFlow(InvarianceConfig.preset("small", 9, (5,), n_blocks=2, width=16)).to(device)
     for p in t.parameters():  # leave the identity start, so every term matters
         p.data.add_(0.1 * torch.randn_like(p))
-    zbar, z = torch.randn(33, 9), torch.randn(33, 5)
+    zbar, z = torch.randn(33, 9, device=device), torch.randn(33, 5, device=device)
     t(zbar, z)  # initialise ActNorm from data
     results = []
     for kernels in ("torch", "triton"):
