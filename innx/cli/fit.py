@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -21,6 +22,8 @@ from innx.cli.options import (
     parse_options,
 )
 from innx.cli.progress import log, main_process, step_progress
+
+R = TypeVar("R")
 
 app = typer.Typer(
     help="Train a network into a run directory (weights, config, manifest).",
@@ -79,10 +82,7 @@ def classifier(
         workers=workers,
         checkpoint_every=checkpoint_every,
     )
-    with step_progress("fit classifier") as progress:
-        result = fit_classifier(
-            fit, output, resume=resume, overwrite=overwrite, progress=progress, log=log
-        )
+    result = _run("fit classifier", fit_classifier, fit, output, resume, overwrite)
     m = result.metrics
     log(
         f"validation accuracy {m['val_accuracy']:.4f} after {m['epochs']:.3g} epochs "
@@ -169,10 +169,7 @@ def autoencoder(
         workers=workers,
         checkpoint_every=checkpoint_every,
     )
-    with step_progress("fit autoencoder") as progress:
-        result = fit_autoencoder(
-            fit, output, resume=resume, overwrite=overwrite, progress=progress, log=log
-        )
+    result = _run("fit autoencoder", fit_autoencoder, fit, output, resume, overwrite)
     m = result.metrics
     log(f"held-out PSNR {m['val_psnr']:.2f} dB after {m['steps']:.0f} steps ({m['seconds']:.1f} s)")
     _report(result.run_dir, m, json_output)
@@ -226,10 +223,7 @@ def invariance(
         kernels=kernels,
         checkpoint_every=checkpoint_every,
     )
-    with step_progress("fit invariance") as progress:
-        result = fit_invariance(
-            fit, output, resume=resume, overwrite=overwrite, progress=progress, log=log
-        )
+    result = _run("fit invariance", fit_invariance, fit, output, resume, overwrite)
     m = result.metrics
     log(
         f"held-out NLL {m['val_bits_per_dim']:.4f} bits/dim after {m['steps']:.0f} steps "
@@ -359,10 +353,7 @@ def semantic(
         return
     if output is None:
         raise typer.BadParameter("give the run directory with -o/--output", param_hint="-o")
-    with step_progress("fit semantic") as progress:
-        result = fit_semantic(
-            fit, output, resume=resume, overwrite=overwrite, progress=progress, log=log
-        )
+    result = _run("fit semantic", fit_semantic, fit, output, resume, overwrite)
     m = result.metrics
     probes = ", ".join(
         f"{name} probe {m[f'probe_{name}']:.3f} leak {m[f'leak_{name}']:.3f}"
@@ -382,6 +373,14 @@ def _parse_dims(text: str | None) -> tuple[int, ...] | None:
         raise typer.BadParameter(
             f"{text!r} is not a comma-separated list of sizes, e.g. 16,16,16", param_hint="--dims"
         ) from None
+
+
+def _run(
+    label: str, fit_fn: Callable[..., R], fit: Any, output: Path, resume: bool, overwrite: bool
+) -> R:
+    """One fit with a progress bar, its log on stderr."""
+    with step_progress(label) as progress:
+        return fit_fn(fit, output, resume=resume, overwrite=overwrite, progress=progress, log=log)
 
 
 def _report(run_dir: Path, metrics: dict[str, float], json_output: bool) -> None:
