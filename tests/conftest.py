@@ -183,3 +183,12 @@ def synthetic_store(tmp_path: Path) -> Path:
 def make_store() -> Callable[..., Path]:
     """:func:`write_synthetic_store` itself, for tests that need other variants."""
     return write_synthetic_store
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A tiny trained shapes pipeline (see ``tests/tiny_pipeline.py``), built once per session;
+    tests must not modify it."""
+    from tiny_pipeline import build_tiny_pipeline
+
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-pipeline"))
