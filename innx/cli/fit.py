@@ -305,6 +305,9 @@ def semantic(
             help="The autoencoder run that decodes swaps (default: the one the store names).",
         ),
     ] = None,
+    swaps: Annotated[
+        bool, typer.Option(help="Measure factor swaps after training (trains a small judge).")
+    ] = True,
     checkpoint_every: CheckpointEvery = 200,
     seed: Seed = 0,
     device: Device = "cpu",
@@ -334,6 +337,7 @@ def semantic(
         noise=noise,
         noise_final=noise_final,
         preset=preset,
+        swaps=swaps,
         steps=steps,
         epochs=epochs,
         batch_size=batch_size,

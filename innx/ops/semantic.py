@@ -72,6 +72,7 @@ class SemanticFit(FlowTraining):
     noise_final: float = 0.02
     preset: str = "small"
     autoencoder: str | None = None  # for swap rates; None: the run the store's latents name
+    swaps: bool = True  # measure swap rates after training (a judge CNN is trained for them)
 
     def __post_init__(self) -> None:
         if not self.factors:
@@ -146,7 +147,7 @@ def fit_semantic(
                 out,
                 recorded,
                 resuming,
-                ignore=(*RESUMABLE_CHANGES, "autoencoder"),
+                ignore=(*RESUMABLE_CHANGES, "autoencoder", "swaps"),
             )
         resuming = agree(part, resuming)
         device = local_device(fit.device)

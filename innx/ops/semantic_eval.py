@@ -65,6 +65,9 @@ def evaluate_semantic(
     ]
     if not categorical:
         return metrics
+    if not fit.swaps:
+        log("factor swaps skipped (--no-swaps)")
+        return metrics
     if fit.on != "latents":
         log("factor swaps are measured only for --on latents (they need the decoder)")
         return metrics

@@ -205,3 +205,18 @@ def test_a_nan_in_the_store_stops_the_run_with_a_clear_message(factor_store, tmp
         fit_semantic(quick(factor_store), tmp_path / "run")
     with pytest.raises(Exception, match="loss became nan at step 0"):
         fit_semantic(quick(factor_store, factors=("a",), dims=(2,)), tmp_path / "run")
+
+
+def test_no_swaps_skips_the_judge(tiny_pipeline, tmp_path):
+    """``swaps=False`` (``--no-swaps``) measures the probes and no swap rates; the tiny pipeline's
+    run, fitted with swaps on the same store, has them."""
+    from innx.store.runs import read_run
+
+    fit = SemanticFit(
+        store=str(tiny_pipeline.store), factors=("shape",), dims=(4,), steps=5, batch_size=64,
+        swaps=False,
+    )  # fmt: skip
+    metrics = fit_semantic(fit, tmp_path / "sem").metrics
+    assert "probe_shape" in metrics
+    assert not [k for k in metrics if k.startswith(("swap_", "judge_"))]
+    assert "swap_shape" in read_run(tiny_pipeline.semantic).manifest["metrics"]
