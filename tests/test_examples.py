@@ -1,39 +1,79 @@
-"""The plugin template in examples/ works as documented: its entry points give `innx hello`."""
+"""The plugin template in examples/ works as documented: pip installs it, and its entry points
+give the backbone ``mymodel`` (trained, listed, extracted from) and the command ``innx hello``."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-if TYPE_CHECKING:
-    from conftest import Site
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "examples" / "plugin-template"
 
 
-def install_template(site: Site) -> dict[str, str]:
-    """Declare the template's entry points (read from its pyproject.toml) in ``site``."""
-    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
-    project = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())["project"]
-    site.dist(project["name"], project["entry-points"], version=project["version"])
-    return site.env(PYTHONPATH=f"{site.root}:{TEMPLATE / 'src'}")
+@pytest.fixture(scope="module")
+def template_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The template pip-installed (for real, from a copy) into a folder on ``PYTHONPATH``."""
+    root = tmp_path_factory.mktemp("template")
+    source, target = root / "src", root / "site"
+    shutil.copytree(TEMPLATE, source)  # building writes into the source tree
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(source)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("INNX_")}
+    env["PYTHONPATH"] = str(target)
+    return env
 
 
-def test_template_command_runs(site: Site) -> None:
-    env = install_template(site)
-    run = [sys.executable, "-m", "innx"]
-    result = subprocess.run(
-        [*run, "hello", "Ada", "--shout"], env=env, capture_output=True, text=True
+def innx(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "innx", *args], env=env, cwd=cwd, capture_output=True, text=True
     )
+
+
+def test_template_command_runs(template_env: dict[str, str]) -> None:
+    result = innx(template_env, "hello", "Ada", "--shout")
     assert (result.returncode, result.stdout) == (0, "HELLO, ADA\n")
-    result = subprocess.run([*run, "hello", " "], env=env, capture_output=True, text=True)
+    result = innx(template_env, "hello", " ")
     assert result.returncode == 1
     assert (
         result.stderr.strip() == "error: name must not be empty; pass a name, e.g. innx hello Ada"
     )
-    result = subprocess.run([*run, "plugins"], env=env, capture_output=True, text=True)
-    assert "innx-hello" in result.stdout and "hello" in result.stdout
+    result = innx(template_env, "plugins")
+    assert "innx-mymodel" in result.stdout and "hello" in result.stdout
+
+
+def test_template_backbone_wraps_a_model(template_env: dict[str, str], tmp_path: Path) -> None:
+    """The user's workflow: train (or bring) weights, list layers, extract a store."""
+    listed = innx(template_env, "backbones")
+    assert listed.returncode == 0 and "mymodel" in listed.stdout
+    layers = innx(template_env, "layers", "mymodel", "--json")
+    assert layers.returncode == 0, layers.stderr
+    assert '"block1"' in layers.stdout and "16" in layers.stdout
+
+    data = "shapes:n=256,size=32,seed=1"
+    fit = innx(
+        template_env, "fit", "classifier", data, "--backbone", "mymodel", "--steps", "4",
+        "--batch-size", "32", "-o", "clf", cwd=tmp_path,
+    )  # fmt: skip
+    assert fit.returncode == 0, fit.stderr
+    extract = innx(
+        template_env, "extract", data, "--weights", "clf", "--layer", "block1", "--layer",
+        "softmax", "--limit", "64", "-o", "acts.h5", cwd=tmp_path,
+    )  # fmt: skip
+    assert extract.returncode == 0, extract.stderr
+
+    import h5py
+
+    with h5py.File(tmp_path / "acts.h5", "r") as f:
+        assert f["layers/block1"].shape == (64, 16, 16, 16)
+        assert f["layers/softmax"].shape == (64, 4)
+
+    wrong = innx(template_env, "layers", "mymodel", "--option", "size=abc")
+    assert wrong.returncode in (1, 2) and wrong.stderr.strip()

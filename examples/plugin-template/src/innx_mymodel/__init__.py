@@ -1,1 +1,1 @@
-"""innx-hello: a template plugin that adds ``innx hello``."""
+"""innx-mymodel: a template plugin that wraps your own CNN as an innx backbone (and adds a command)."""
