@@ -44,6 +44,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "info": "innx.cli.info:info",
     "layers": "innx.cli.backbones:layers",
     "plugins": "innx.cli.plugins:plugins",
+    "render": "innx.cli.render:app",
 }
 """Built-in commands: name → ``"module:attribute"`` of a function (a command) or a
 ``typer.Typer`` (a command group). Imported when the app is built, so keep those modules light."""
