@@ -37,6 +37,7 @@ from innx.plugins import Registry, registry
 COMMANDS_GROUP = "innx.commands"
 
 BUILTIN_COMMANDS: dict[str, str] = {
+    "analyze": "innx.cli.analyze:analyze",
     "backbones": "innx.cli.backbones:backbones",
     "data": "innx.cli.data:app",
     "extract": "innx.cli.extract:extract",

@@ -1,0 +1,333 @@
+"""``analyze``: what each fitted layer encodes and what it is invariant to, as numbers and figures.
+
+For every invariance run ``t`` (one per layer, in the order given) and the rows chosen:
+
+(a) **Share explained**: with ``M`` draws ``v ~ N(0, I)`` per row, ``zbar = t⁻¹(v | z)`` and the
+    concept blocks ``e_i`` of ``e(zbar)``, the share of each concept's variance that the layer
+    explains, ``Var_z(E_v[e_i | z]) / Var(e_i)`` (:func:`~innx.ops.analyze_stats.explained_share`),
+    the residual block included. Without a semantic run, the share of the code ``zbar`` itself.
+(b) **Preservation**: the cosine similarity of ``Φ(D(t⁻¹(v | z)))`` with ``z`` and the agreement of
+    the classifier's prediction on those images with its prediction on the original, beside the
+    same for plain reconstructions ``D(zbar)``. Needs the autoencoder and the backbone's weights;
+    skipped, with the reason in the report, when they are unavailable.
+(c) **Invariances**: how standard normal ``v = t(zbar | z)`` is on the rows, and the held-out R²
+    of predicting ``v`` from ``z`` (about 0: independent), beside the same for shuffled rows.
+
+Rows default to a seeded choice of ``samples`` rows, held-out rows of the runs first. The report
+(``report.json``, ``report.md``, PNG figures, a self-contained ``report.html``) is written into a
+directory, all at once: a half-written report is never left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from innx.errors import ConfigError, InnxError, RunError
+from innx.flows import SemanticFlow
+from innx.ops import analyze_layer as measure
+from innx.ops.analyze_layer import Networks
+from innx.ops.pipeline import BATCH, InvarianceRun, Pipeline
+from innx.ops.store_batches import split_store_rows
+
+FORMAT = "innx.analysis"
+VERSION = 1
+REPORT_JSON = "report.json"
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    """The arguments of ``innx analyze``.
+
+    ``invariance`` holds one run per layer, each ``RUN`` or ``LAYER=RUN`` (then the run must have
+    been fitted on that layer); ``factors`` defaults to every factor of the semantic run. ``rows``
+    are explicit store rows; without them ``samples`` rows are chosen from ``seed``. ``draws`` is
+    the number of ``v`` per row for the shares (``M``), ``decode_draws`` the number decoded per
+    row for preservation.
+    """
+
+    store: str
+    invariance: tuple[str, ...]
+    semantic: str | None = None
+    factors: tuple[str, ...] = ()
+    classifier: str | None = None
+    autoencoder: str | None = None
+    rows: tuple[int, ...] = ()
+    samples: int = 512
+    draws: int = 16
+    decode_draws: int = 4
+    seed: int = 0
+    device: str = "cpu"
+    batch_size: int = BATCH
+
+    def __post_init__(self) -> None:
+        if not self.invariance:
+            raise ConfigError("analyze needs at least one invariance run; pass --invariance RUN")
+        if self.factors and self.semantic is None:
+            raise ConfigError("--factor needs a semantic run; pass --semantic RUN")
+        if self.samples < 2:
+            raise ConfigError(f"--samples must be at least 2, got {self.samples}")
+        if self.draws < 2:
+            raise ConfigError(f"--draws must be at least 2, got {self.draws}")
+        if self.decode_draws < 1:
+            raise ConfigError(f"--decode-draws must be at least 1, got {self.decode_draws}")
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be non-negative, got {self.seed}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "invariance": list(self.invariance), "rows": list(self.rows)}
+
+
+@dataclass(frozen=True)
+class AnalyzeResult:
+    """The report directory, the report (as in ``report.json``) and the files written there."""
+
+    path: Path
+    report: dict[str, Any]
+    files: list[str]
+
+
+def parse_invariance(spec: str) -> tuple[str, str | None]:
+    """``"RUN"`` → ``(RUN, None)``; ``"LAYER=RUN"`` → ``(RUN, LAYER)`` (unless ``spec`` names an
+    existing path, or its part before ``=`` holds a ``/``)."""
+    layer, sep, run = spec.partition("=")
+    if not sep or "/" in layer or not layer or Path(spec).exists():
+        return spec, None
+    if not run:
+        raise ConfigError(f"--invariance {spec!r} names no run; pass LAYER=RUN or RUN")
+    return run, layer
+
+
+def analyze(
+    options: AnalyzeOptions,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> AnalyzeResult:
+    """Measure every layer of ``options`` and write the report into directory ``out``; see the
+    module docstring. Refuses an existing ``out`` unless ``overwrite``."""
+    from innx.ops.report import write_report
+
+    say = log or (lambda _message: None)
+    step = progress or (lambda _done, _total: None)
+    out = Path(out)
+    _check_output(out, overwrite)
+    started = time.perf_counter()
+    with Pipeline(
+        options.store,
+        autoencoder=options.autoencoder,
+        device=options.device,
+        batch_size=options.batch_size,
+    ) as pipe:
+        runs = _load_runs(pipe, options)
+        e = None if options.semantic is None else pipe.semantic(options.semantic, options.factors)
+        factors = list(options.factors) if options.factors else e.factor_names if e else []
+        rows, row_info = _choose_rows(pipe, runs, options)
+        nets = measure.networks(pipe, options.classifier, options.autoencoder is not None, say)
+        zbar = torch.from_numpy(_read(pipe.store.latents, rows)).float()
+        if nets.backbone is not None and nets.classifier is not None:
+            nets = measure.with_reference(pipe, nets, pipe.rows(rows.tolist()).images, zbar)
+        say(
+            f"analyzing {len(runs)} layers on {len(rows)} rows ({row_info['held_out']} held out), "
+            f"{options.draws} draws of v each"
+        )
+        measure_layer = _Measure(pipe, options, e, factors, nets)
+        layers = []
+        for done, run in enumerate(runs):
+            layers.append(measure_layer(run, rows, zbar))
+            step(done + 1, len(runs))
+            shown = ", ".join(f"{k} {v:.2f}" for k, v in layers[-1]["share"].items())
+            say(f"{run.layer}: share explained {shown}")
+        report = _report(pipe, options, runs, e, factors, row_info, nets, layers)
+    report["seconds"] = time.perf_counter() - started
+    files = _write_atomically(out, overwrite, lambda tmp: write_report(report, tmp))
+    return AnalyzeResult(out, report, files)
+
+
+class _Measure:
+    """(a), (b) and (c) for one layer; the same draws of ``v`` for every layer."""
+
+    def __init__(
+        self,
+        pipe: Pipeline,
+        options: AnalyzeOptions,
+        e: SemanticFlow | None,
+        factors: list[str],
+        nets: Networks,
+    ) -> None:
+        self.pipe, self.options, self.e, self.factors, self.nets = pipe, options, e, factors, nets
+
+    def __call__(self, run: InvarianceRun, rows: np.ndarray, zbar: torch.Tensor) -> dict[str, Any]:
+        pipe, options = self.pipe, self.options
+        z = torch.from_numpy(_read(pipe.store.layer(run.layer), rows)).float()
+        gen = torch.Generator().manual_seed(options.seed)
+        v = torch.randn(len(rows), options.draws, zbar.shape[1], generator=gen)
+        batch, device = pipe.batch_size, pipe.device
+        codes = measure.sample_codes(run.flow, z, v, batch=batch, device=device)
+        blocks = measure.concept_blocks(self.e, codes, self.factors, batch=batch, device=device)
+        share, variance = measure.shares(blocks)
+        kept = None
+        if self.nets.backbone is not None:
+            kept = measure.preservation(
+                pipe, run.layer, z, zbar, codes[:, : options.decode_draws], self.nets
+            )
+        found = measure.invariances(
+            run.flow, z, zbar, seed=options.seed, batch=batch, device=device
+        )
+        metrics = _manifest(run.path).get("metrics") or {}
+        return {
+            "layer": run.layer,
+            "run": str(run.path),
+            "shape": list(z.shape[1:]),
+            "val_bits_per_dim": metrics.get("val_bits_per_dim"),
+            "share": share,
+            "variance": variance,
+            "preservation": kept,
+            "invariances": found,
+        }
+
+
+def _check_output(out: Path, overwrite: bool) -> None:
+    if not out.exists():
+        return
+    if not overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it, or choose another -o")
+    if not out.is_dir() or not ((out / REPORT_JSON).is_file() or not any(out.iterdir())):
+        raise ConfigError(
+            f"{out} exists and is not a report of innx analyze; --overwrite replaces only "
+            "reports, choose another -o"
+        )
+
+
+def _write_atomically(out: Path, overwrite: bool, write: Callable[[Path], list[str]]) -> list[str]:
+    """``write`` into a temporary sibling of ``out``, then put it in ``out``'s place."""
+    _check_output(out, overwrite)  # again: the analysis took a while
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{time.time_ns()}"
+    tmp.mkdir()
+    try:
+        files = write(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return files
+
+
+def _read(dataset: Any, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` (any order, repeats allowed) of an HDF5 dataset."""
+    unique, inverse = np.unique(rows, return_inverse=True)
+    return np.asarray(dataset[unique])[inverse]
+
+
+def _manifest(run_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _load_runs(pipe: Pipeline, options: AnalyzeOptions) -> list[InvarianceRun]:
+    runs = [pipe.invariance(*parse_invariance(spec)) for spec in options.invariance]
+    seen: dict[str, Path] = {}
+    for run in runs:
+        if run.layer in seen:
+            raise RunError(
+                f"{seen[run.layer]} and {run.path} are both fitted on layer {run.layer}; "
+                "pass one invariance run per layer"
+            )
+        seen[run.layer] = run.path
+    return runs
+
+
+def _choose_rows(
+    pipe: Pipeline, runs: list[InvarianceRun], options: AnalyzeOptions
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The rows to analyze (sorted) and how they were chosen: rows held out by every run's fit
+    first, in a seeded order, then the others."""
+    index = pipe.store.index
+    held = np.flatnonzero(index != -1)
+    for run in runs:
+        fit = _manifest(run.path).get("fit") or {}
+        try:
+            _, val = split_store_rows(index, float(fit["val_fraction"]), int(fit["seed"]))
+        except (KeyError, TypeError, ValueError, InnxError):
+            val = np.zeros(0, np.int64)
+        held = np.intersect1d(held, val)
+    if options.rows:
+        rows = pipe.check_rows(options.rows)
+        chosen = "given"
+    else:
+        valid = np.flatnonzero(index != -1)
+        rng = np.random.default_rng([options.seed, 7])
+        order = np.concatenate([rng.permutation(held), rng.permutation(np.setdiff1d(valid, held))])
+        rows = np.sort(order[: options.samples])
+        chosen = f"by seed {options.seed}, held-out rows first"
+    if len(np.unique(rows)) < 2:
+        raise ConfigError("analyze needs at least two different rows; pass more --rows")
+    count = int(np.isin(rows, held).sum())
+    return rows, {"count": len(rows), "held_out": count, "chosen": chosen}
+
+
+def _report(
+    pipe: Pipeline,
+    options: AnalyzeOptions,
+    runs: list[InvarianceRun],
+    e: SemanticFlow | None,
+    factors: list[str],
+    row_info: dict[str, Any],
+    nets: Networks,
+    layers: list[dict[str, Any]],
+) -> dict[str, Any]:
+    from innx import __version__
+
+    blocks = list(layers[0]["share"]) if layers else []
+    agreement_reason = nets.classifier_reason
+    if nets.backbone is not None and nets.reference_kind == "reconstructions":
+        agreement_reason = (
+            "the store has no images: predictions are compared with those on reconstructions"
+        )
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "innx_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "store": {"path": str(pipe.store.path), "fingerprint": pipe.fingerprint},
+        "semantic": None
+        if e is None
+        else {"run": options.semantic, "factors": factors, "blocks": e.config.block_sizes},
+        "options": options.to_dict(),
+        "rows": row_info,
+        "layers": [run.layer for run in runs],
+        "factors": blocks,
+        "share_explained": {layer["layer"]: layer["share"] for layer in layers},
+        "preservation": {
+            "available": nets.backbone is not None,
+            "reason": nets.reason,
+            "reference": nets.reference_kind if nets.classifier is not None else None,
+            "agreement_note": agreement_reason,
+            "classifier": options.classifier or ("store backbone" if nets.classifier else None),
+            "layers": {layer["layer"]: layer["preservation"] for layer in layers},
+        },
+        "invariances": {layer["layer"]: layer["invariances"] for layer in layers},
+        "details": {
+            layer["layer"]: {
+                key: layer[key] for key in ("run", "shape", "val_bits_per_dim", "variance")
+            }
+            for layer in layers
+        },
+    }

@@ -1,0 +1,82 @@
+"""``innx analyze`` in real processes: the report it prints, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from innx.ops.invariance import InvarianceFit, fit_invariance
+from innx.ops.semantic import SemanticFit, fit_semantic
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def innx(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "innx", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=ENV)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A factor store with ``t`` on its layer ``fc`` and ``e`` on factors a, b (barely trained:
+    these tests check the command, not the numbers), and a ``t`` fitted on another store."""
+    from conftest import write_factor_store, write_synthetic_store
+
+    root = tmp_path_factory.mktemp("analyze-cli")
+    store = write_factor_store(root / "factors.h5")
+    other = write_synthetic_store(root / "other.h5", n=300)
+    quick = {"steps": 5, "batch_size": 64, "warmup": 2}
+    fit_invariance(InvarianceFit(store=str(store), layer="fc", **quick), root / "inv-fc")
+    fit_invariance(InvarianceFit(store=str(other), layer="fc", **quick), root / "inv-other")
+    fit_semantic(
+        SemanticFit(store=str(store), factors=("a", "b"), dims=(2, 2), **quick), root / "sem"
+    )
+    return root
+
+
+def test_analyze_prints_the_report_directory(fitted, tmp_path):
+    out = tmp_path / "report"
+    args = ["analyze", str(fitted / "factors.h5"), "--invariance", f"fc={fitted / 'inv-fc'}"]
+    args += ["--semantic", str(fitted / "sem"), "--samples", "32", "--draws", "3", "-o", str(out)]
+    done = innx(*args)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out)
+    assert "skipping preservation" in done.stderr and "share explained" in done.stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"report.json", "report.md", "report.html", "share.png", "layers.png"} <= names
+    again = innx(*args, "--factor", "b", "--overwrite", "--json")
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["report"] == str(out) and "report.html" in summary["files"]
+    assert list(summary["share_explained"]["fc"]) == ["b", "residual"]
+
+
+def test_bad_input_is_one_line_and_exit_1(fitted, tmp_path):
+    store, run, sem = str(fitted / "factors.h5"), str(fitted / "inv-fc"), str(fitted / "sem")
+    exists = tmp_path / "exists"
+    exists.mkdir()
+    cases = [
+        ([store, "--invariance", str(fitted / "inv-other")], "was fitted on another store"),
+        ([store, "--invariance", f"conv={run}"], "was fitted on layer fc, not conv"),
+        ([store, "--invariance", run, "--rows", "0,5,3000"], "row 3000 is out of range"),
+        ([store, "--invariance", run, "--rows", "0:x"], "--rows takes rows and ranges"),
+        (
+            [store, "--invariance", run, "--semantic", sem, "--factor", "hue"],
+            "has no factor 'hue'; its factors: a, b",
+        ),
+        ([store, "--invariance", run, "-o", str(exists)], "exists; pass --overwrite"),
+    ]
+    for args, message in cases:
+        out = ["-o", str(tmp_path / "report")] if "-o" not in args else []
+        done = innx("analyze", *args, *out, "--samples", "16", "--draws", "2")
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["exists"]  # nothing written
+    assert not any(exists.iterdir())
+    usage = innx("analyze", store, "-o", str(tmp_path / "report"))
+    assert usage.returncode == 2 and "--invariance" in usage.stderr
