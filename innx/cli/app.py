@@ -40,6 +40,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "analyze": "innx.cli.analyze:analyze",
     "backbones": "innx.cli.backbones:backbones",
     "data": "innx.cli.data:app",
+    "demo": "innx.cli.demo:demo",
     "extract": "innx.cli.extract:extract",
     "fit": "innx.cli.fit:app",
     "info": "innx.cli.info:info",

@@ -1,0 +1,74 @@
+"""``innx demo`` in real processes: the quick demo end to end, skipping and resuming stages, and
+the refusals that protect a folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from innx.ops.demo_plan import PLANS
+
+
+def innx(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "innx", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_quick_demo_runs_end_to_end_then_skips_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    started = time.perf_counter()
+    first = innx("demo", "--quick", "-o", str(out))
+    seconds = time.perf_counter() - started
+    assert first.returncode == 0, first.stderr
+    report = Path(first.stdout.strip())
+    assert report == out / "report"
+    stage_lines = [line for line in first.stderr.splitlines() if line.startswith("[")]
+    stages = 8 + len(PLANS["quick"].layers)
+    assert len([line for line in stage_lines if "done in" in line]) == stages, first.stderr
+    for name in ("report.json", "report.md", "report.html"):
+        assert (report / name).is_file()
+    summary = json.loads((report / "report.json").read_text())
+    assert set(summary["layers"]) == set(PLANS["quick"].layers)
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert {"samples.png", "layers.png", "mix.png", "animate.gif", "swap-shape.png"} <= set(figures)
+    print(f"innx demo --quick: {seconds:.1f} s")
+
+    again = innx("demo", "--quick", "-o", str(out))
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("skipped") == stages
+
+    # an interrupted demo: the semantic run and everything after it are gone
+    shutil.rmtree(out / "sem")
+    shutil.rmtree(out / "report")
+    resumed = innx("demo", "--quick", "-o", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    made = [line for line in resumed.stderr.splitlines() if "done in" in line]
+    assert [line.split("]")[1].split(":")[0].strip() for line in made] == ["semantic", "analyze"]
+
+
+def test_demo_refuses_another_plan_and_foreign_folders(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "demo.json").write_text(json.dumps({"plan": "quick"}))
+    (out / "clf").mkdir()
+    other = innx("demo", "-o", str(out))
+    assert other.returncode == 1
+    assert other.stderr.strip().splitlines() == [
+        f"error: {out} holds a demo run with --quick; run it that way to resume, pass "
+        "--overwrite to start over, or choose another -o"
+    ]
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    for extra in ((), ("--overwrite",)):
+        refused = innx("demo", "--quick", "-o", str(foreign), *extra)
+        assert refused.returncode == 1
+        assert refused.stderr.startswith(f"error: {foreign} ")
+        assert (foreign / "notes.txt").read_text() == "keep me"
