@@ -77,3 +77,30 @@ def test_template_backbone_wraps_a_model(template_env: dict[str, str], tmp_path:
 
     wrong = innx(template_env, "layers", "mymodel", "--option", "size=abc")
     assert wrong.returncode in (1, 2) and wrong.stderr.strip()
+
+
+@pytest.mark.slow
+def test_shapes_pipeline_script_chains_every_stage(tmp_path: Path) -> None:
+    """``QUICK=1 bash examples/shapes.sh OUT``: the demo as innx commands, then a rerun that
+    skips every finished stage and renders again."""
+    import os
+
+    script = TEMPLATE.parents[0] / "shapes.sh"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["QUICK"] = "1"
+    out = tmp_path / "pipeline"
+    done = subprocess.run(
+        ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "report"
+    assert (out / "report" / "report.html").is_file()
+    for name in ("samples.png", "samples-files.png", "layers.png", "mix.png", "animate.gif"):
+        assert (out / "figures" / name).is_file(), name
+    clf_weights = (out / "clf" / "model.safetensors").stat().st_mtime_ns
+    again = subprocess.run(
+        ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (out / "clf" / "model.safetensors").stat().st_mtime_ns == clf_weights
