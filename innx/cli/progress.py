@@ -31,7 +31,7 @@ def main_process() -> bool:
 def log(message: str) -> None:
     """One line of information on stderr (kept out of stdout, which carries results)."""
     if main_process():
-        stderr().print(message, markup=False)
+        stderr().print(message, markup=False, soft_wrap=True)  # never break a path
 
 
 def _format(metrics: dict[str, float]) -> str:

@@ -30,7 +30,8 @@ def test_quick_demo_runs_end_to_end_then_skips_and_resumes(tmp_path: Path) -> No
     report = Path(first.stdout.strip())
     assert report == out / "report"
     stage_lines = [line for line in first.stderr.splitlines() if line.startswith("[")]
-    stages = 8 + len(PLANS["quick"].layers)
+    # data, classifier, autoencoder, extract, t per layer, e, render, analyze
+    stages = 7 + len(PLANS["quick"].layers)
     assert len([line for line in stage_lines if "done in" in line]) == stages, first.stderr
     for name in ("report.json", "report.md", "report.html"):
         assert (report / name).is_file()
