@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -210,10 +209,8 @@ def networks(
         if autoencoder_given:
             raise
         return _skip(f"the autoencoder is unavailable: {err}", say)
-    info = pipe.store.metadata.get("backbone")
-    if isinstance(info, str):
-        info = json.loads(info)
-    if isinstance(info, dict) and info.get("name") and not info.get("weights"):
+    info = pipe.backbone_info
+    if info.get("name") and not info.get("weights"):
         return _skip("the store's backbone was randomly initialised (it records no weights)", say)
     try:
         backbone = pipe.backbone

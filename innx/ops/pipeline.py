@@ -185,12 +185,19 @@ class Pipeline:
         """The backbone Φ that made the store, with the weights it recorded."""
         return self.load_backbone(None)
 
-    def load_backbone(self, weights: str | Path | None) -> Backbone:
-        """The store's backbone with ``weights`` (``None``: the weights the store records)."""
+    @cached_property
+    def backbone_info(self) -> dict[str, Any]:
+        """What the store records of its backbone: ``name``, ``options``, ``weights`` (a path or
+        ``None`` for random weights) and more; empty when it records nothing."""
         info = self.store.metadata.get("backbone")
         if isinstance(info, str):
             info = json.loads(info)
-        if not isinstance(info, dict) or not info.get("name"):
+        return info if isinstance(info, dict) else {}
+
+    def load_backbone(self, weights: str | Path | None) -> Backbone:
+        """The store's backbone with ``weights`` (``None``: the weights the store records)."""
+        info = self.backbone_info
+        if not info.get("name"):
             raise StoreError(f"{self.store.path} does not record its backbone; extract it again")
         recorded = info.get("weights")
         if weights is None and recorded and not Path(recorded).exists():
