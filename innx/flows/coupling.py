@@ -67,11 +67,15 @@ class AffineCoupling(InvertibleModule):
     def _raw_shift(self, net: MLP, kept: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor]:
         h = kept if c is None or self.cond_dim == 0 else torch.cat([kept, c], dim=1)
         raw_scale, shift = net(h).chunk(2, dim=1)
-        return raw_scale, shift
+        # Under bf16 autocast the MLP gives bf16; the elementwise step and its log-det run in
+        # (at least) float32, so the log-det summed over many blocks keeps its precision.
+        precise = _precise(kept)
+        return raw_scale.to(precise), shift.to(precise)
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_input(x, self.dim)
         check_condition(c, self.cond_dim, x.shape[0])
+        x = x.to(_precise(x))
         x1, x2 = x[:, : self.split_at], x[:, self.split_at :]
         # the elementwise step (bound, exp, affine, log-det) runs fused on CUDA: innx.kernels
         raw2, t2 = self._raw_shift(self.net1, x1, c)
@@ -83,6 +87,7 @@ class AffineCoupling(InvertibleModule):
     def inverse(self, y: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_input(y, self.dim)
         check_condition(c, self.cond_dim, y.shape[0])
+        y = y.to(_precise(y))
         y1, y2 = y[:, : self.split_at], y[:, self.split_at :]
         raw1, t1 = self._raw_shift(self.net2, y2, c)
         x1, logdet1 = dispatch.affine_inverse(y1, raw1, t1, self.clamp, self.scale_bound)
@@ -92,3 +97,8 @@ class AffineCoupling(InvertibleModule):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, cond_dim={self.cond_dim}, clamp={self.clamp}"
+
+
+def _precise(x: Tensor) -> torch.dtype:
+    """float32 for lower-precision tensors (bf16 under autocast); float64 stays float64."""
+    return torch.promote_types(x.dtype, torch.float32)
