@@ -3,8 +3,8 @@
 ``auto`` (the default) takes the Triton kernels for CUDA tensors when Triton works, and torch
 otherwise (on the CPU the kernels only run interpreted, which is slow). ``triton`` insists on the
 kernels: on a CUDA device, or on the CPU under ``TRITON_INTERPRET=1`` (how the tests check them
-without a GPU); elsewhere it is a one-line error. ``torch`` always takes the reference. The atan
-clamp has no kernel yet and, like float64 tensors, always takes torch.
+without a GPU); elsewhere it is a one-line error. ``torch`` always takes the reference. The
+kernels implement both clamps, ``tanh`` and ``atan``; float64 tensors always take torch.
 
 >>> import torch
 >>> with use_kernels("torch"):
@@ -29,6 +29,7 @@ from innx.kernels import reference
 from innx.kernels.reference import Clamp
 
 KERNELS = ("auto", "torch", "triton")
+FUSED_CLAMPS = ("tanh", "atan")  # the clamps the fused affine kernels implement
 _chosen = "auto"
 
 
@@ -75,9 +76,10 @@ def _triton() -> ModuleType | None:
 def backend(device: torch.device, clamp: Clamp = "tanh", dtype: torch.dtype = torch.float32) -> str:
     """``torch`` or ``triton``: what runs for tensors on ``device`` under the current choice.
 
-    The kernels compute in float32, so float64 (the math tests' precision) always takes torch.
+    The kernels compute in float32, so float64 (the math tests' precision) always takes torch, as
+    does a clamp without a kernel (none today: both ``tanh`` and ``atan`` have one).
     """
-    if _chosen == "torch" or clamp != "tanh" or dtype == torch.float64:
+    if _chosen == "torch" or clamp not in FUSED_CLAMPS or dtype == torch.float64:
         return "torch"
     if _chosen == "auto":
         return "triton" if device.type == "cuda" and _triton() is not None else "torch"
@@ -95,7 +97,7 @@ def affine_forward(
 ) -> tuple[Tensor, Tensor]:
     """A coupling's affine step, ``y = x · exp(s) + shift`` and ``Σ s`` (see the reference)."""
     if backend(x.device, clamp, x.dtype) == "triton":
-        return _triton().FusedAffine.apply(x, raw, shift, bound, False)  # type: ignore[union-attr, no-any-return]
+        return _triton().FusedAffine.apply(x, raw, shift, clamp, bound, False)  # type: ignore[union-attr, no-any-return]
     return reference.affine_forward(x, raw, shift, clamp, bound)
 
 
@@ -104,7 +106,7 @@ def affine_inverse(
 ) -> tuple[Tensor, Tensor]:
     """The inverse step, ``x = (y − shift) · exp(−s)`` and ``−Σ s``."""
     if backend(y.device, clamp, y.dtype) == "triton":
-        return _triton().FusedAffine.apply(y, raw, shift, bound, True)  # type: ignore[union-attr, no-any-return]
+        return _triton().FusedAffine.apply(y, raw, shift, clamp, bound, True)  # type: ignore[union-attr, no-any-return]
     return reference.affine_inverse(y, raw, shift, clamp, bound)
 
 

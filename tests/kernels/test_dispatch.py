@@ -26,10 +26,19 @@ def test_triton_on_the_cpu_runs_only_interpreted(monkeypatch):
             backend(CPU)
 
 
-def test_double_precision_and_the_atan_clamp_take_torch():
+def test_double_precision_takes_torch():
     with use_kernels("triton"):
         assert backend(CPU, dtype=torch.float64) == "torch"
-        assert backend(CPU, clamp="atan") == "torch"
+        assert backend(CPU, clamp="atan", dtype=torch.float64) == "torch"
+
+
+@pytest.mark.parametrize("clamp", ["tanh", "atan"])
+def test_both_clamps_have_kernels(clamp, monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    with use_kernels("triton"):
+        assert backend(CPU, clamp=clamp) == "triton"
+    with use_kernels("torch"):
+        assert backend(CPU, clamp=clamp) == "torch"
 
 
 def test_unknown_choices_are_refused_and_the_choice_is_restored():

@@ -18,6 +18,7 @@ from innx.kernels.dispatch import (
 )
 
 SIZES = [(1, 1), (3, 5), (37, 75), (130, 129)]  # one element, under a tile, several tiles of each
+CLAMPS = ["tanh", "atan"]  # every clamp has a fused kernel; each affine test runs for both
 
 
 def inputs(n: int, d: int, seed: int, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -33,7 +34,10 @@ def inputs(n: int, d: int, seed: int, device: torch.device) -> tuple[torch.Tenso
 @pytest.mark.parametrize(("n", "d"), SIZES)
 @pytest.mark.parametrize("inverse", [False, True])
 @pytest.mark.parametrize("bound", [1.0, 2.5])
-def test_affine_step_matches_the_reference_in_values_and_gradients(n, d, inverse, bound, device):
+@pytest.mark.parametrize("clamp", CLAMPS)
+def test_affine_step_matches_the_reference_in_values_and_gradients(
+    n, d, inverse, bound, clamp, device
+):
     fused_fn, reference_fn = (
         (affine_inverse, reference.affine_inverse)
         if inverse
@@ -42,8 +46,8 @@ def test_affine_step_matches_the_reference_in_values_and_gradients(n, d, inverse
     fused_in = [t.clone().requires_grad_() for t in inputs(n, d, seed=n * d, device=device)]
     plain_in = [t.clone().requires_grad_() for t in fused_in]
     with use_kernels("triton"):
-        out, logdet = fused_fn(*fused_in, "tanh", bound)
-    expected, expected_logdet = reference_fn(*plain_in, "tanh", bound)
+        out, logdet = fused_fn(*fused_in, clamp, bound)
+    expected, expected_logdet = reference_fn(*plain_in, clamp, bound)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(logdet, expected_logdet, rtol=1e-5, atol=1e-5)
     grad_out, grad_logdet = torch.randn_like(out), torch.randn_like(logdet)
@@ -57,11 +61,12 @@ def test_affine_step_matches_the_reference_in_values_and_gradients(n, d, inverse
         torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-5)
 
 
-def test_the_fused_inverse_undoes_the_fused_step(device):
+@pytest.mark.parametrize("clamp", CLAMPS)
+def test_the_fused_inverse_undoes_the_fused_step(clamp, device):
     x, raw, shift = inputs(64, 33, seed=1, device=device)
     with use_kernels("triton"):
-        y, logdet = affine_forward(x, raw, shift)
-        back, logdet_back = affine_inverse(y, raw, shift)
+        y, logdet = affine_forward(x, raw, shift, clamp)
+        back, logdet_back = affine_inverse(y, raw, shift, clamp)
     torch.testing.assert_close(back, x, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(logdet_back, -logdet)
 
@@ -89,23 +94,26 @@ def test_actnorm_matches_the_reference_in_values_and_gradients(n, d, inverse, de
         torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-4)
 
 
-def test_half_precision_inputs_compute_in_float32(device):
+@pytest.mark.parametrize("clamp", CLAMPS)
+def test_half_precision_inputs_compute_in_float32(clamp, device):
     x, raw, shift = (t.to(torch.bfloat16) for t in inputs(40, 24, seed=3, device=device))
     with use_kernels("triton"):
-        out, logdet = affine_forward(x, raw, shift)
+        out, logdet = affine_forward(x, raw, shift, clamp)
     expected, expected_logdet = reference.affine_forward(
-        *(t.float() for t in (x, raw, shift)), "tanh", 1.0
+        *(t.float() for t in (x, raw, shift)), clamp, 1.0
     )
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), expected, rtol=1e-2, atol=1e-2)
     torch.testing.assert_close(logdet.float(), expected_logdet, rtol=1e-2, atol=2e-2)
 
 
-def test_flows_give_the_same_values_and_gradients_through_either_path(device):
+@pytest.mark.parametrize("clamp", CLAMPS)
+def test_flows_give_the_same_values_and_gradients_through_either_path(clamp, device):
     from innx.flows import InvarianceConfig, InvarianceFlow
 
     torch.manual_seed(0)
-    t = InvarianceFlow(InvarianceConfig.preset("small", 9, (5,), n_blocks=2, width=16)).to(device)
+    config = InvarianceConfig.preset("small", 9, (5,), n_blocks=2, width=16, clamp=clamp)
+    t = InvarianceFlow(config).to(device)
     for p in t.parameters():  # leave the identity start, so every term matters
         p.data.add_(0.1 * torch.randn_like(p))
     zbar, z = torch.randn(33, 9, device=device), torch.randn(33, 5, device=device)
