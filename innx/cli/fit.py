@@ -10,6 +10,17 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from innx.cli.flow_options import (
+    BatchSize,
+    CheckpointEvery,
+    CudaGraph,
+    FlowEpochs,
+    FlowLr,
+    GradClip,
+    Kernels,
+    Precision,
+    Steps,
+)
 from innx.cli.options import (
     BackboneOptions,
     Device,
@@ -91,33 +102,6 @@ def classifier(
     _report(result.run_dir, m, json_output)
 
 
-Steps = Annotated[
-    int | None, typer.Option("--steps", min=1, help="Optimiser steps (overrides the default).")
-]
-BatchSize = Annotated[int, typer.Option("--batch-size", min=2, help="Images or rows per step.")]
-CheckpointEvery = Annotated[
-    int, typer.Option("--checkpoint-every", min=1, help="Steps between checkpoints.")
-]
-FlowEpochs = Annotated[
-    float | None,
-    typer.Option("--epochs", help="Passes over the training rows (default: see above)."),
-]
-FlowLr = Annotated[float, typer.Option("--lr", help="Adam learning rate (β = 0.5, 0.9).")]
-GradClip = Annotated[
-    float | None, typer.Option("--grad-clip", help="Clip the gradient norm to this.")
-]
-Precision = Annotated[
-    str, typer.Option("--precision", help="fp32, or bf16 autocast for the forward pass.")
-]
-Kernels = Annotated[
-    str,
-    typer.Option(
-        "--kernels",
-        help="The flows' elementwise work: auto (fused Triton kernels on CUDA), torch or triton.",
-    ),
-]
-
-
 @app.command("autoencoder")
 def autoencoder(
     data: Annotated[
@@ -192,6 +176,7 @@ def invariance(
     grad_clip: GradClip = 10.0,
     precision: Precision = "fp32",
     kernels: Kernels = "auto",
+    cuda_graph: CudaGraph = False,
     checkpoint_every: CheckpointEvery = 200,
     seed: Seed = 0,
     device: Device = "cpu",
@@ -221,6 +206,7 @@ def invariance(
         device=device,
         precision=precision,
         kernels=kernels,
+        cuda_graph=cuda_graph,
         checkpoint_every=checkpoint_every,
     )
     result = _run("fit invariance", fit_invariance, fit, output, resume, overwrite)
@@ -298,6 +284,7 @@ def semantic(
     grad_clip: GradClip = 10.0,
     precision: Precision = "fp32",
     kernels: Kernels = "auto",
+    cuda_graph: CudaGraph = False,
     autoencoder: Annotated[
         Path | None,
         typer.Option(
@@ -347,6 +334,7 @@ def semantic(
         device=device,
         precision=precision,
         kernels=kernels,
+        cuda_graph=cuda_graph,
         checkpoint_every=checkpoint_every,
         autoencoder=str(autoencoder) if autoencoder is not None else None,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from innx.flows.base import InvertibleModule, check_input
+from innx.flows.base import InvertibleModule, capturing, check_input
 from innx.kernels import dispatch
 
 
@@ -43,7 +43,7 @@ class ActNorm(InvertibleModule):
         self.initialized.fill_(True)
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        if self.training and not bool(self.initialized):
+        if self.training and not capturing() and not bool(self.initialized):
             self.initialize(x)
         y = dispatch.actnorm_forward(x, self.loc, self.log_scale)  # fused on CUDA
         return y, self.log_scale.sum().expand(x.shape[0])

@@ -34,6 +34,12 @@ class InvertibleModule(nn.Module):
         raise NotImplementedError
 
 
+def capturing() -> bool:
+    """Whether a CUDA graph is being captured now: checks that read a tensor's value (a host
+    sync, which capture forbids) are skipped then; the eager steps before capture ran them."""
+    return torch.cuda.is_initialized() and torch.cuda.is_current_stream_capturing()
+
+
 def check_input(x: Tensor, dim: int, what: str = "input") -> None:
     """Raise a ``ShapeError`` unless ``x`` has shape ``(batch, dim)``."""
     if x.dim() != 2 or x.shape[1] != dim:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
 from innx.errors import ShapeError
+from innx.flows.base import capturing
 
 LOG_2PI = math.log(2 * math.pi)
+_Number = TypeVar("_Number", Tensor, float)
 
 
 def standard_normal_nll(u: Tensor) -> Tensor:
@@ -82,7 +85,7 @@ def shared_blocks(factor: Tensor, n_factors: int, batch: int) -> Tensor:
     if factor.shape != (batch,):
         raise ShapeError(f"factor labels must have shape ({batch},), got {tuple(factor.shape)}")
     factor = factor.long()
-    if factor.numel() and int(factor.abs().max()) > n_factors:
+    if factor.numel() and not capturing() and int(factor.abs().max()) > n_factors:
         raise ShapeError(
             f"factor labels must lie in -{n_factors}…{n_factors} "
             f"(there are {n_factors} factors), got {int(factor.abs().max())}"
@@ -93,9 +96,10 @@ def shared_blocks(factor: Tensor, n_factors: int, batch: int) -> Tensor:
     return torch.cat([named, negative], dim=1)
 
 
-def bits_per_dim(nll: Tensor | float, dim: int) -> float:
-    """Nats per sample → bits per dimension: ``nll / (dim · ln 2)``."""
-    return float(nll) / (dim * math.log(2))
+def bits_per_dim(nll: _Number, dim: int) -> _Number:
+    """Nats per sample → bits per dimension: ``nll / (dim · ln 2)``. A tensor stays a tensor (on
+    its device: no host sync, so a CUDA graph can capture it)."""
+    return nll / (dim * math.log(2))
 
 
 def estimate_factor_sizes(

@@ -33,6 +33,7 @@ class FlowTraining:
     in_memory: bool | None = None  # None: when the arrays fit the documented cap
     checkpoint_every: int = 200
     kernels: str = "auto"  # the flows' elementwise work: innx.kernels.dispatch
+    cuda_graph: bool = False  # replay each step from one CUDA graph: innx.ops.graph_step
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.epochs is not None:
@@ -54,12 +55,14 @@ class FlowTraining:
                 f"--device {self.device!r} is not a torch device; use cpu, cuda or cuda:N"
             ) from None
         check_choice(self.kernels, device)
+        if self.cuda_graph and device.type != "cuda":
+            raise ConfigError(f"--cuda-graph needs a CUDA device, not {self.device!r}; drop it")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-RESUMABLE_CHANGES = ("checkpoint_every", "in_memory", "store", "kernels")
+RESUMABLE_CHANGES = ("checkpoint_every", "in_memory", "store", "kernels", "cuda_graph")
 """Options a resumed fit may change: they do not change what is learned (beyond rounding)."""
 
 
@@ -86,4 +89,5 @@ def flow_loop(fit: FlowTraining, steps: int) -> LoopConfig:
         checkpoint_every=fit.checkpoint_every,
         device=fit.device,
         precision=fit.precision,
+        cuda_graph=fit.cuda_graph,
     )

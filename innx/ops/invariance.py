@@ -175,7 +175,7 @@ class InvarianceTask:
 
     def loss(
         self, model: nn.Module, batch: tuple[torch.Tensor, ...]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         zbar, z = batch
         v, logdet = model(zbar, z)
         nll = invariance_nll(v.float(), logdet.float())

@@ -270,7 +270,7 @@ class SemanticTask:
 
     def loss(
         self, model: nn.Module, batch: tuple[torch.Tensor, ...]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         za, zb, factor = batch
         zhat, logdet = model(torch.cat([za, zb]))
         nll = self._nll(zhat.float(), logdet.float(), factor)

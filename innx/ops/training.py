@@ -16,6 +16,8 @@ A fit command describes its model as a :class:`Task` (batches, loss, evaluation)
 - **NaN guard.** A non-finite loss stops the run with :class:`~innx.errors.RunError`, keeping the
   last good checkpoint.
 - **Precision.** ``bf16`` runs the task's forward pass under autocast; weights stay float32.
+- **CUDA graphs.** ``cuda_graph`` replays the whole step from one graph
+  (:mod:`innx.ops.graph_step`); one process, CUDA only, and the task's metrics must be tensors.
 
 The run directory's lifecycle is :mod:`innx.ops.run_dirs`.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ from torch import nn
 from innx.errors import ConfigError, RunError, first_line
 from innx.ops.checkpoints import load_checkpoint, save_checkpoint
 from innx.ops.distributed import Part, current_part, local_device
+from innx.ops.graph_step import GraphStep
 from innx.ops.run_dirs import RESUME_DIR
 
 METRICS = "metrics.jsonl"
@@ -64,9 +67,12 @@ class Task(Protocol):
         seed and its step number."""
         ...
 
-    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: nn.Module, batch: Any
+    ) -> tuple[torch.Tensor, Mapping[str, float | torch.Tensor]]:
         """The scalar loss of a batch through ``model`` (``self.model`` or its DDP wrapper: use
-        the one given), and metrics to log (averaged over processes and the logging window)."""
+        the one given), and metrics to log (averaged over processes and the logging window;
+        scalar tensors avoid a host sync, and ``cuda_graph`` needs them)."""
         ...
 
     def evaluate(self) -> dict[str, float]:
@@ -91,6 +97,7 @@ class LoopConfig:
     checkpoint_every: int = 100
     device: str = "cpu"
     precision: str = "fp32"
+    cuda_graph: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -105,6 +112,8 @@ class LoopConfig:
             raise ConfigError("checkpoint and log intervals must be positive")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"--grad-clip must be positive, got {self.grad_clip}")
+        if self.cuda_graph and torch.device(self.device).type != "cuda":
+            raise ConfigError(f"--cuda-graph needs a CUDA device, not {self.device!r}; drop it")
 
     def lr_factor(self, step: int) -> float:
         """Learning-rate multiplier at ``step``: linear warm-up, then constant or cosine to 0."""
@@ -162,24 +171,28 @@ def train(
     history: list[dict[str, float]] = []
     latest: dict[str, float] = {}
     autocast = _autocast(config)
+    graph = _graph_step(task, optimizer, config, part, on_gradients, autocast)
     for step, batch in enumerate(task.batches(start, config.steps), start=start):
-        with autocast():
-            loss, info = task.loss(model, batch)
-        values = _gather({"loss": loss.detach(), **info}, part)
-        if not math.isfinite(values["loss"]):
-            raise RunError(_non_finite(values["loss"], step, config, out))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        if on_gradients is not None:
-            on_gradients(step, module)
-        if config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
-        optimizer.step()
+        if graph is not None:  # the whole step, optimiser included, replayed from the graph
+            values = _gather(graph(batch), part)
+            _check_finite(values["loss"], step, config, out)
+        else:
+            with autocast():
+                loss, info = task.loss(model, batch)
+            values = _gather({"loss": loss.detach(), **info}, part)
+            _check_finite(values["loss"], step, config, out)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            if on_gradients is not None:
+                on_gradients(step, module)
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
+            optimizer.step()
         schedule.step()
         window.add(values)
         done = step + 1
         if done % config.log_every == 0 or done == config.steps:
-            latest = {**window.mean(), "lr": optimizer.param_groups[0]["lr"]}
+            latest = {**window.mean(), "lr": float(optimizer.param_groups[0]["lr"])}
             _append(metrics_path, {"step": done, **latest}, history, part)
             window = _Window()
         if part.is_main:
@@ -197,6 +210,11 @@ def train(
         torch.distributed.broadcast_object_list(box, src=0)
         latest = box[0]
     return LoopResult(config.steps, latest, resumed_from, history)
+
+
+def _check_finite(loss: float, step: int, config: LoopConfig, out: Path) -> None:
+    if not math.isfinite(loss):
+        raise RunError(_non_finite(loss, step, config, out))
 
 
 def _non_finite(loss: float, step: int, config: LoopConfig, out: Path) -> str:
@@ -224,7 +242,30 @@ def _autocast(config: LoopConfig) -> Callable[[], Any]:
     if config.precision == "fp32":
         return nullcontext
     device_type = torch.device(config.device).type
-    return lambda: torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+    cache = not config.cuda_graph  # capture forbids autocast's cache of cast weights
+    return lambda: torch.autocast(
+        device_type=device_type, dtype=torch.bfloat16, cache_enabled=cache
+    )
+
+
+def _graph_step(
+    task: Task,
+    optimizer: torch.optim.Optimizer,
+    config: LoopConfig,
+    part: Part,
+    on_gradients: GradientHook | None,
+    autocast: Callable[[], Any],
+) -> GraphStep | None:
+    if not config.cuda_graph:
+        return None
+    if part.distributed:
+        raise ConfigError("--cuda-graph runs in one process; drop it under torchrun")
+    if on_gradients is not None:
+        raise ConfigError("a gradient hook needs eager steps; drop --cuda-graph")
+    return GraphStep(
+        task.loss, task.model, optimizer, grad_clip=config.grad_clip, autocast=autocast,
+        device=local_device(config.device),
+    )  # fmt: skip
 
 
 def _gather(values: dict[str, Any], part: Part) -> dict[str, float]:

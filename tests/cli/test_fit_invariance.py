@@ -44,6 +44,7 @@ def test_user_errors_are_one_line_and_exit_1(synthetic_store, make_store, tmp_pa
         ([str(bare), "--layer", "fc"], "--autoencoder"),
         ([str(tmp_path / "none.h5"), "--layer", "fc"], "make it with innx extract"),
         ([str(synthetic_store), "--layer", "fc", "--precision", "fp16"], "precision 'fp16'"),
+        ([str(synthetic_store), "--layer", "fc", "--cuda-graph"], "--cuda-graph needs a CUDA"),
     ]
     for args, message in cases:
         done = innx("fit", "invariance", *args, "-o", str(tmp_path / "run"), "--steps", "5")
