@@ -16,6 +16,8 @@ adds time). Compare the ratios, not the absolute numbers.
 
     python benchmarks/flows.py                # the full table (minutes on a 2-core CPU)
     python benchmarks/flows.py --quick        # tiny sizes: checks that everything runs
+    python benchmarks/flows.py --device cuda  # the GPU table: eager, fused kernels, CUDA graph,
+                                              # bf16, FrEIA and the floor (see kernels.py)
 """
 
 from __future__ import annotations
@@ -197,7 +199,15 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for kernels.py's GPU table")
     args = parser.parse_args()
+    if args.device != "cpu":
+        import kernels  # the GPU columns live there; it imports this module's builders
+
+        kernels.main(
+            ["--device", args.device, "--rounds", str(args.rounds)] + ["--quick"] * args.quick
+        )
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:

@@ -1,35 +1,48 @@
-"""The flows' fused kernels against plain torch: one training step of t, side by side.
+"""The flows' training step path by path: eager, fused kernels, CUDA graph, bf16, FrEIA, the floor.
 
-For each preset and batch size, one training step (forward, loss, backward) of ``InvarianceFlow``:
+For each preset and batch size, one whole training step of ``InvarianceFlow`` (forward, loss,
+backward, gradient clipping at 10, Adam), taken by
 
-* ``torch``  - ``--kernels torch``: eager PyTorch for the elementwise work,
-* ``auto``   - ``--kernels auto``: the fused Triton kernels on CUDA; on the CPU auto picks torch,
-               so there the ratio auto/torch measures what the dispatcher itself costs (target:
-               not slower, i.e. about 1.00),
-* ``bf16``   - auto under bf16 autocast (CUDA only),
-* ``floor``  - the samples/s that the step's FLOP count allows at the bf16 matrix-product rate
-               measured in the same run (CUDA only): FLOPs = 6 × the multiply-adds of the
-               embedder and every coupling MLP per sample (forward 2, backward 4).
+* ``eager`` - ``--kernels torch``: eager PyTorch throughout,
+* ``fused`` - ``--kernels auto``: the fused Triton kernels for the elementwise work on CUDA; on the
+              CPU auto picks torch, so there fused/eager measures what the dispatcher itself costs
+              (target: not slower, i.e. about 1.00),
+* ``graph`` - fused, with the whole step replayed from one CUDA graph (``--cuda-graph``; CUDA only),
+* ``bf16``  - graph under bf16 autocast (``--cuda-graph --precision bf16``; CUDA only),
+* ``freia`` - FrEIA's equivalent stack (see ``flows.py``), eager, with the same clipping and Adam,
+* ``floor`` - the samples/s that the step's FLOP count allows at the bf16 matrix-product rate
+              measured in the same run (CUDA only): FLOPs = 6 × the multiply-adds of the embedder
+              and every coupling MLP per sample (forward 2, backward 4).
 
-Contenders run in interleaved rounds and the fastest round of each is kept, as in
-``benchmarks/flows.py``. Compare the ratios.
+Targets on a GPU: the best path (bf16) at least 5× eager at batch 256, and at least half the floor
+at batch 4096 and above. Each contender trains its own copy of t and runs ``WARMUP_CALLS`` steps
+before timing (the graph captures during those). Rounds are interleaved and each round's steps
+end in a device synchronisation; the fastest round of each contender is kept. Compare the ratios.
 
-    python benchmarks/kernels.py                 # CPU, or --device cuda on a GPU
+    python benchmarks/kernels.py --device cuda   # the GPU table (also: flows.py --device cuda)
+    python benchmarks/kernels.py                 # CPU: eager, fused (= torch) and FrEIA
     python benchmarks/kernels.py --quick         # tiny sizes: checks that everything runs
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import torch
-from flows import Case, build_innx, coupling_macs, innx_step, time_rounds
-from torch import nn
+from flows import Case, build_freia, build_innx, coupling_macs, freia_width
+from torch import Tensor, nn
 
-from innx.flows import InvarianceFlow
+from innx.flows import InvarianceFlow, invariance_nll
 from innx.kernels.dispatch import use_kernels
+from innx.ops.graph_step import WARMUP_STEPS, GraphStep
+
+WARMUP_CALLS = WARMUP_STEPS + 2  # eager warm-up steps, the capture, one replay
+COLUMNS = ("eager", "fused", "graph", "bf16", "freia")
 
 
 def step_macs(t: InvarianceFlow) -> int:
@@ -53,30 +66,123 @@ def bf16_matmul_rate(device: torch.device, size: int = 8192, repeats: int = 20) 
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
-def with_kernels(name: str, step: Callable[[], None], device: torch.device) -> Callable[[], None]:
-    def run() -> None:
-        with use_kernels(name):
-            step()
+def autocast(device: torch.device, bf16: bool) -> Callable[[], AbstractContextManager[Any]]:
+    if not bf16:
+        return nullcontext
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
+
+
+def adam(parameters: Sequence[nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.Adam(parameters, lr=1e-4, betas=(0.5, 0.9))
+
+
+def eager_step(model: nn.Module, loss: Callable[[], Tensor], kernels: str) -> Callable[[], None]:
+    parameters = list(model.parameters())
+    optimizer = adam(parameters)
+
+    def step() -> None:
+        with use_kernels(kernels):
+            optimizer.zero_grad(set_to_none=True)
+            loss().backward()
+            nn.utils.clip_grad_norm_(parameters, 10.0)
+            optimizer.step()
+
+    return step
+
+
+def graph_step(t: InvarianceFlow, batch: tuple[Tensor, Tensor], bf16: bool) -> Callable[[], None]:
+    def loss(model: nn.Module, inputs: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
+        v, logdet = model(*inputs)
+        return invariance_nll(v.float(), logdet.float()), {}
+
+    device = batch[0].device
+    run = GraphStep(
+        loss, t, adam(list(t.parameters())), grad_clip=10.0, autocast=autocast(device, bf16),
+        device=device,
+    )  # fmt: skip
+
+    def step() -> None:
+        with use_kernels("auto"):
+            run(batch)
+
+    return step
+
+
+def contenders(case: Case, sizes: dict[str, int], device: torch.device) -> dict[str, Any]:
+    """Each contender's step on its own copy of the same t (and FrEIA's stack), and the t."""
+    torch.manual_seed(0)
+    t = build_innx(case, **sizes).to(device)
+    zbar = torch.randn(case.batch, case.zbar_dim, device=device)
+    z = torch.randn(case.batch, case.cond_dim, device=device)
+    copies = {name: copy.deepcopy(t) for name in ("eager", "fused", "graph", "bf16")}
+    steps: dict[str, Callable[[], None]] = {
+        "eager": eager_step(copies["eager"], lambda: invariance_nll(*copies["eager"](zbar, z)), "torch"),
+        "fused": eager_step(copies["fused"], lambda: invariance_nll(*copies["fused"](zbar, z)), "auto"),
+    }  # fmt: skip
+    if device.type == "cuda":
+        steps["graph"] = graph_step(copies["graph"], (zbar, z), bf16=False)
+        steps["bf16"] = graph_step(copies["bf16"], (zbar, z), bf16=True)
+    try:
+        inn, embedder = build_freia(case, t, freia_width(t))
+    except ImportError:
+        print("FrEIA is not installed (pip install -e '.[bench]'); its column stays empty")
+    else:
+        stack = nn.ModuleList([inn, embedder]).to(device)
+        steps["freia"] = eager_step(
+            stack, lambda: invariance_nll(*inn(zbar, c=[embedder(z)])), "torch"
+        )
+    return {"steps": steps, "t": t}
+
+
+def time_steps(
+    steps: dict[str, Callable[[], None]], rounds: int, device: torch.device
+) -> dict[str, float]:
+    """Seconds per step of each contender: the fastest of ``rounds`` interleaved rounds."""
+
+    def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    return run
-
-
-def bf16(step: Callable[[], None], device: torch.device) -> Callable[[], None]:
-    def run() -> None:
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+    repeats: dict[str, int] = {}
+    for name, step in steps.items():
+        for _ in range(WARMUP_CALLS):
             step()
+        sync()
+        start = time.perf_counter()
+        step()
+        sync()
+        # enough steps per round to outlast timer and launch noise: about 50 ms on a GPU
+        repeats[name] = (
+            max(1, round(0.05 / (time.perf_counter() - start))) if device.type == "cuda" else 1
+        )
+    best = {name: float("inf") for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            sync()
+            start = time.perf_counter()
+            for _ in range(repeats[name]):
+                step()
+            sync()
+            best[name] = min(best[name], (time.perf_counter() - start) / repeats[name])
+    return best
 
-    return with_kernels("auto", run, device)
+
+def cell(value: float | None) -> str:
+    return f"{value:9.0f}" if value is not None else f"{'-':>9}"
 
 
-def main() -> None:
+def ratio(per_second: dict[str, float | None], pair: str) -> str:
+    """``a/b`` of two columns' samples/s, or ``-`` when either is missing."""
+    top, bottom = (per_second[side] for side in pair.split("/"))
+    return f"{top / bottom:11.2f}" if top and bottom else f"{'-':>11}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: a smoke test")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per contender")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     device = torch.device(args.device)
     if args.quick:
         cases = [Case("small", 64, zbar_dim=16, cond_dim=64)]
@@ -89,39 +195,32 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     rate_text = f", bf16 matmul {rate / 1e12:.0f} TFLOP/s" if rate else ""
     print(f"{name}, torch {torch.__version__}, best of {rounds} rounds{rate_text}")
+    ratios = ("fused/eager", "graph/eager", "bf16/eager", "bf16/floor", "freia/eager")
     header = (
-        f"{'preset':<7} {'batch':>6} {'torch/s':>10} {'auto/s':>10} {'bf16/s':>10} "
-        f"{'floor/s':>10} {'auto/torch':>10} {'bf16/torch':>10} {'auto/floor':>10}"
+        f"{'preset':<7} {'batch':>6} "
+        + " ".join(f"{c + '/s':>9}" for c in (*COLUMNS, "floor"))
+        + " "
+        + " ".join(f"{r:>11}" for r in ratios)
     )
     print(header)
     print("-" * len(header))
     for case in cases:
-        torch.manual_seed(0)
-        t = build_innx(case, **sizes).to(device)
-        zbar = torch.randn(case.batch, case.zbar_dim, device=device)
-        z = torch.randn(case.batch, case.cond_dim, device=device)
-        step = innx_step(t, zbar, z)
-        steps = {
-            "torch": with_kernels("torch", step, device),
-            "auto": with_kernels("auto", step, device),
-        }
-        if device.type == "cuda":
-            steps["bf16"] = bf16(step, device)
-        seconds = time_rounds(steps, rounds)
-        per_second = {k: case.batch / v for k, v in seconds.items()}
-        floor = rate / (6 * step_macs(t)) if rate else None
+        built = contenders(case, sizes, device)
+        seconds = time_steps(built["steps"], rounds, device)
+        per_second: dict[str, float | None] = {c: None for c in COLUMNS}
+        per_second.update({c: case.batch / s for c, s in seconds.items()})
+        per_second["floor"] = rate / (6 * step_macs(built["t"])) if rate else None
 
-        def cell(value: float | None, digits: int = 0) -> str:
-            return f"{value:10.{digits}f}" if value is not None else f"{'-':>10}"
-
-        bf16_rate = per_second.get("bf16")
         print(
-            f"{case.preset:<7} {case.batch:>6} {cell(per_second['torch'])} {cell(per_second['auto'])} "
-            f"{cell(bf16_rate)} {cell(floor)} {cell(per_second['auto'] / per_second['torch'], 2)} "
-            f"{cell(bf16_rate / per_second['torch'] if bf16_rate else None, 2)} "
-            f"{cell(per_second['auto'] / floor if floor else None, 2)}",
+            f"{case.preset:<7} {case.batch:>6} "
+            + " ".join(cell(per_second[c]) for c in (*COLUMNS, "floor"))
+            + " "
+            + " ".join(ratio(per_second, r) for r in ratios),
             flush=True,
         )
+        del built
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

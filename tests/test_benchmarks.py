@@ -38,12 +38,18 @@ def test_flows_benchmark_prints_its_table() -> None:
 def test_kernels_benchmark_prints_its_table() -> None:
     lines = run_quick("kernels.py").stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("preset"))
-    rows = [line.split() for line in lines[header + 2 :]]
-    assert [row[:2] for row in rows] == [["small", "64"]]
-    torch_rate, auto_rate, ratio = float(rows[0][2]), float(rows[0][3]), float(rows[0][6])
-    assert torch_rate > 0 and auto_rate > 0
-    assert ratio == pytest.approx(auto_rate / torch_rate, abs=0.01)  # reported, never a target
-    assert rows[0][4] == "-" and rows[0][5] == "-"  # the bf16 and floor columns need CUDA
+    columns = lines[header].split()
+    assert columns[2:8] == ["eager/s", "fused/s", "graph/s", "bf16/s", "freia/s", "floor/s"]
+    rows = [dict(zip(columns, line.split(), strict=True)) for line in lines[header + 2 :]]
+    assert [(row["preset"], row["batch"]) for row in rows] == [("small", "64")]
+    (row,) = rows
+    eager, fused, freia = (float(row[c]) for c in ("eager/s", "fused/s", "freia/s"))
+    assert eager > 0 and fused > 0 and freia > 0
+    # reported, never a target
+    assert float(row["fused/eager"]) == pytest.approx(fused / eager, abs=0.01)
+    assert float(row["freia/eager"]) == pytest.approx(freia / eager, abs=0.01)
+    for needs_cuda in ("graph/s", "bf16/s", "floor/s", "graph/eager", "bf16/floor"):
+        assert row[needs_cuda] == "-"
 
 
 def test_classifier_benchmark_prints_its_table() -> None:
