@@ -16,7 +16,7 @@ backward, gradient clipping at 10, Adam), taken by
 
 Targets on a GPU: the best path (bf16) at least 5× eager at batch 256, and at least half the floor
 at batch 4096 and above. Each contender trains its own copy of t and runs ``WARMUP_CALLS`` steps
-before timing (the graph captures during those). Rounds are interleaved and each round's steps
+before timing on CUDA (the graph captures during those), one on the CPU. Rounds are interleaved and each round's steps
 end in a device synchronisation; the fastest round of each contender is kept. Compare the ratios.
 
     python benchmarks/kernels.py --device cuda   # the GPU table (also: flows.py --device cuda)
@@ -144,8 +144,9 @@ def time_steps(
             torch.cuda.synchronize(device)
 
     repeats: dict[str, int] = {}
+    warmup = WARMUP_CALLS if device.type == "cuda" else 1  # graphs capture only on CUDA
     for name, step in steps.items():
-        for _ in range(WARMUP_CALLS):
+        for _ in range(warmup):
             step()
         sync()
         start = time.perf_counter()

@@ -122,11 +122,22 @@ def make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> N
     for group in optimizer.param_groups:
         group["capturable"] = True
         group["foreach"] = True
-        if not isinstance(group["lr"], Tensor):
-            group["lr"] = torch.tensor(float(group["lr"]), device=device)
+        group["lr"] = torch.tensor(float(group["lr"]), device=device)
     for state in optimizer.state.values():
         if "step" in state:
             state["step"] = torch.as_tensor(state["step"], dtype=torch.float32).to(device)
+
+
+def portable_state(optimizer_state: dict[str, Any]) -> dict[str, Any]:
+    """An optimiser's ``state_dict()`` as an eager run's: learning rates as floats, not
+    capturable, so that a checkpoint resumes with or without ``--cuda-graph``, on any device
+    (:func:`make_capturable` turns it back when the resumed run captures)."""
+    groups = [
+        {**group, "lr": float(group["lr"]), "capturable": False} if "capturable" in group
+        else {**group, "lr": float(group["lr"])}
+        for group in optimizer_state["param_groups"]
+    ]  # fmt: skip
+    return {**optimizer_state, "param_groups": groups}
 
 
 def _same_shapes(batch: tuple[Tensor, ...], static: tuple[Tensor, ...]) -> bool:

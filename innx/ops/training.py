@@ -38,7 +38,7 @@ from torch import nn
 from innx.errors import ConfigError, RunError, first_line
 from innx.ops.checkpoints import load_checkpoint, save_checkpoint
 from innx.ops.distributed import Part, current_part, local_device
-from innx.ops.graph_step import GraphStep
+from innx.ops.graph_step import GraphStep, portable_state
 from innx.ops.run_dirs import RESUME_DIR
 
 METRICS = "metrics.jsonl"
@@ -340,7 +340,7 @@ def _checkpoint(
     state = {
         "step": step,
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "optimizer": portable_state(optimizer.state_dict()),
         "schedule": schedule.state_dict(),
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],

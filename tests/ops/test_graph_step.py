@@ -18,7 +18,7 @@ from innx.errors import ConfigError
 from innx.flows import InvarianceConfig, InvarianceFlow, invariance_nll
 from innx.flows.base import capturing
 from innx.flows.losses import bits_per_dim
-from innx.ops.graph_step import GraphStep, make_capturable
+from innx.ops.graph_step import GraphStep, make_capturable, portable_state
 from innx.ops.invariance import InvarianceTask
 from innx.ops.run_dirs import prepare_run_dir
 from innx.ops.training import LoopConfig, train
@@ -63,6 +63,22 @@ def test_the_schedule_fills_a_capturable_learning_rate_in_place():
         schedule.step()
         assert optimizer.param_groups[0]["lr"] is rate  # the graph reads this very tensor
         assert float(rate) == pytest.approx(expected)
+
+
+def test_a_checkpoint_of_a_capturable_optimiser_resumes_an_eager_one():
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    model(torch.randn(4, 3)).sum().backward()
+    optimizer.step()
+    make_capturable(optimizer, torch.device("cpu"))
+    saved = portable_state(optimizer.state_dict())
+    assert saved["param_groups"][0]["lr"] == pytest.approx(0.1)
+    assert saved["param_groups"][0]["capturable"] is False
+    assert optimizer.param_groups[0]["capturable"]  # the live optimiser is left as it was
+    fresh = torch.optim.Adam(model.parameters(), lr=0.5)
+    fresh.load_state_dict(saved)
+    fresh.step()  # an eager Adam step on the CPU: it would refuse a capturable state here
+    assert fresh.param_groups[0]["lr"] == pytest.approx(0.1)
 
 
 class FlowTask:
