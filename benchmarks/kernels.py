@@ -16,8 +16,9 @@ backward, gradient clipping at 10, Adam), taken by
 
 Targets on a GPU: the best path (bf16) at least 5× eager at batch 256, and at least half the floor
 at batch 4096 and above. Each contender trains its own copy of t and runs ``WARMUP_CALLS`` steps
-before timing on CUDA (the graph captures during those), one on the CPU. Rounds are interleaved and each round's steps
-end in a device synchronisation; the fastest round of each contender is kept. Compare the ratios.
+before timing on CUDA (the graph captures during those), one on the CPU. Rounds are interleaved,
+each round's steps end in a device synchronisation, and the fastest round of each contender is
+kept. Compare the ratios.
 
     python benchmarks/kernels.py --device cuda   # the GPU table (also: flows.py --device cuda)
     python benchmarks/kernels.py                 # CPU: eager, fused (= torch) and FrEIA
