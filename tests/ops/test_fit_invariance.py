@@ -55,6 +55,15 @@ def test_streamed_and_in_memory_data_train_alike(synthetic_store, tmp_path):
     assert memory.metrics["val_nll"] == pytest.approx(streamed.metrics["val_nll"], rel=0.2)
 
 
+def test_bf16_trains_close_to_fp32(synthetic_store, tmp_path):
+    # bf16 matrix products, float32 log-dets: the same run to within bf16 rounding
+    full = fit_invariance(quick(synthetic_store), tmp_path / "fp32")
+    half = fit_invariance(quick(synthetic_store, precision="bf16"), tmp_path / "bf16")
+    manifest = json.loads((tmp_path / "bf16" / "manifest.json").read_text())
+    assert manifest["fit"]["precision"] == "bf16"
+    assert half.metrics["val_nll"] == pytest.approx(full.metrics["val_nll"], rel=0.01)
+
+
 def test_resume_equals_an_uninterrupted_run(synthetic_store, tmp_path):
     fit = quick(synthetic_store)
     fit_invariance(fit, tmp_path / "whole")
