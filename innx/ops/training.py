@@ -272,6 +272,9 @@ def _gather(values: dict[str, Any], part: Part) -> dict[str, float]:
     """The step's loss and metrics as floats, averaged over processes (one all-reduce), so that
     every process sees the same loss and the NaN guard stops them together."""
     if not part.distributed:
+        if all(isinstance(v, torch.Tensor) for v in values.values()):  # one copy to the host
+            stacked = torch.stack([v.float() for v in values.values()])
+            return dict(zip(values, stacked.tolist(), strict=True))
         return {k: float(v) for k, v in values.items()}
     loss = values["loss"]
     stacked = torch.tensor([float(v) for v in values.values()], device=loss.device)
