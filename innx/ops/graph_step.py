@@ -9,7 +9,8 @@ How, in the order the loop sees it:
 - The first :data:`WARMUP_STEPS` steps run eagerly on a side stream (capture needs warmed-up
   cuBLAS and autograd state, and Adam creates its moments on its first step). They are real
   training steps, so a captured run takes exactly as many steps as an eager one.
-- The next step copies its batch into static input tensors, captures the step, then replays it.
+- The next step whose batch has the shapes of the one before copies it into static input
+  tensors, captures the step, then replays it.
   From then on every batch of the captured shapes is copied in and the graph replayed.
 - A batch of other shapes (a last, partial batch) runs eagerly, on the same parameters,
   gradients and optimiser state, so nothing is recaptured.
@@ -61,7 +62,9 @@ class GraphStep:
         self.warmup_left = warmup
         self.side = torch.cuda.Stream(device)
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.replays = 0  # steps taken from the graph after the one that captured it
         self.static_batch: tuple[Tensor, ...] = ()
+        self.last: tuple[Tensor, ...] = ()  # the previous eager step's batch, for its shapes
         self.static_values: dict[str, Tensor] = {}
         make_capturable(optimizer, device)
 
@@ -71,9 +74,12 @@ class GraphStep:
             for static, new in zip(self.static_batch, batch, strict=True):
                 static.copy_(new, non_blocking=True)
             self.graph.replay()
+            self.replays += 1
             return self.static_values
-        if self.graph is not None or self.warmup_left > 0:
+        if self.graph is not None or self.warmup_left > 0 or not _same_shapes(batch, self.last):
+            # warm-up; or a batch unlike the one before (a partial batch is not worth capturing)
             self.warmup_left -= 1
+            self.last = batch
             return self._eager(batch)
         return self._capture(batch)
 

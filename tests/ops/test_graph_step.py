@@ -7,7 +7,9 @@ without it: a captured fit trains like an eager one, across a partial batch and 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from contextlib import nullcontext
 
 import pytest
 import torch
@@ -112,8 +114,8 @@ class FlowTask:
         return {"nll": float(self.loss(self.model, (zbar, z))[0])}
 
 
-def fit(tmp_path, name: str, **options) -> tuple[FlowTask, list[float]]:
-    task = FlowTask(torch.device("cuda"))
+def fit(tmp_path, name: str, partial_at: int = 9, **options) -> tuple[FlowTask, list[float]]:
+    task = FlowTask(torch.device("cuda"), partial_at)
     config = LoopConfig(
         steps=14, lr=3e-3, warmup=2, grad_clip=5.0, log_every=1, device="cuda", **options
     )
@@ -124,16 +126,33 @@ def fit(tmp_path, name: str, **options) -> tuple[FlowTask, list[float]]:
 
 
 @cuda
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_a_captured_fit_trains_like_an_eager_one(tmp_path, precision):
-    eager, eager_losses = fit(tmp_path, "eager", precision=precision)
-    graph, graph_losses = fit(tmp_path, "graph", precision=precision, cuda_graph=True)
+@pytest.mark.parametrize(
+    ("precision", "partial_at"),
+    [("fp32", 9), ("bf16", 9), ("fp32", 3)],  # step 3 would be captured: a partial batch is not
+)
+def test_a_captured_fit_trains_like_an_eager_one(tmp_path, precision, partial_at):
+    eager, eager_losses = fit(tmp_path, "eager", partial_at, precision=precision)
+    graph, graph_losses = fit(tmp_path, "graph", partial_at, precision=precision, cuda_graph=True)
     assert len(graph_losses) == 14  # warm-up steps, capture, replays and the partial batch
     tolerance = 1e-4 if precision == "fp32" else 2e-2
     assert graph_losses == pytest.approx(eager_losses, rel=tolerance)
     captured = graph.model.state_dict()
     for name, value in eager.model.state_dict().items():
         torch.testing.assert_close(captured[name], value, rtol=tolerance, atol=tolerance)
+
+
+@cuda
+def test_warm_up_capture_replays_and_the_partial_batch(tmp_path):
+    task = FlowTask(torch.device("cuda"), partial_at=9)
+    optimizer = torch.optim.Adam(task.model.parameters(), lr=1e-3)
+    step = GraphStep(
+        task.loss, task.model, optimizer, grad_clip=1.0, autocast=nullcontext,
+        device=torch.device("cuda"),
+    )  # fmt: skip
+    losses = [float(step(batch)["loss"]) for batch in task.batches(0, 14)]
+    # steps 0-2 warm up, 3 captures, 9 is partial (eager): ten replays
+    assert step.graph is not None and step.replays == 14 - 3 - 1 - 1
+    assert all(math.isfinite(loss) for loss in losses)
 
 
 @cuda
