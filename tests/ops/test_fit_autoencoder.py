@@ -1,4 +1,8 @@
-"""``fit_autoencoder``: the run directory, resume, refused changes, other datasets, the quality."""
+"""``fit_autoencoder``: the run directory, resume, refused changes, other datasets.
+
+Its quality on shapes with the defaults is tested in ``tests/cli/test_fit_pipeline.py``, on the
+autoencoder that the pipeline tests share.
+"""
 
 from __future__ import annotations
 
@@ -140,29 +144,3 @@ def test_folders_of_varying_sizes_need_size(tmp_path):
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ConfigError, match=message):
         AutoencoderFit(DATA, **options)
-
-
-@pytest.mark.slow
-def test_defaults_meet_the_quality_target_on_shapes(tmp_path):
-    """Held-out PSNR >= 24 dB, and a shapes classifier keeps its prediction on >= 97 % of the
-    reconstructions (rounded to uint8, as a saved image would be)."""
-    from innx.backbones import load_backbone
-    from innx.data.spec import open_dataset
-    from innx.ops.classifier import ClassifierFit, fit_classifier, split_rows
-
-    data = "shapes:n=20000,size=32"
-    result = fit_autoencoder(AutoencoderFit(data), tmp_path / "ae")
-    assert result.metrics["val_psnr"] >= 24.0
-    fit_classifier(ClassifierFit(data), tmp_path / "clf")
-    backbone, _ = load_backbone("smallcnn", tmp_path / "clf")
-    autoencoder = load_autoencoder(tmp_path / "ae")
-    dataset = open_dataset(data)
-    _, held_out = split_rows(len(dataset), 0.1, seed=0)  # the autoencoder's validation rows
-    x = torch.stack([dataset[i][0] for i in held_out.tolist()])
-    with torch.no_grad():
-        recon = torch.cat([autoencoder.decode(autoencoder.encode(c / 255.0)) for c in x.split(500)])
-        recon = recon.mul(255.0).round().to(torch.uint8)
-        predicted = [
-            backbone.model(backbone.preprocessing.normalize(i)).argmax(1) for i in (x, recon)
-        ]
-    assert (predicted[0] == predicted[1]).float().mean() >= 0.97
