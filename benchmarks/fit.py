@@ -25,7 +25,7 @@ is taken between the loop's progress calls after steps 1 and N-1, so the checkpo
 
     python benchmarks/fit.py                  # all three parts (tens of minutes on 2 cores)
     python benchmarks/fit.py --only quality   # one part: data, presets or quality
-    python benchmarks/fit.py --quick          # tiny sizes: checks that it runs (about a minute)
+    python benchmarks/fit.py --quick          # tiny sizes, no factor swaps: checks that it runs
 """
 
 from __future__ import annotations
@@ -237,7 +237,8 @@ def main() -> None:
     if quick:
         cases = [("small", 64, 3), ("small", 256, 3), ("paper", 32, 3), ("paper", 64, 3)]
         quality = QualitySizes(n=1500, classifier_steps=30, autoencoder_steps=30,
-                               invariance_steps=30, semantic_steps=30, samples=2)  # fmt: skip
+                               invariance_steps=30, semantic_steps=30, samples=2,
+                               swaps=False)  # fmt: skip
     else:
         cases = [("small", 256, 24), ("small", 4096, 5), ("paper", 256, 8), ("paper", 4096, 3)]
         quality = QualitySizes(n=20000)

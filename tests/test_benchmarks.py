@@ -93,7 +93,7 @@ def test_fit_benchmark_prints_its_tables() -> None:
         assert quality[measure].endswith("met")
     for name in ("shape", "fg_color", "bg_color"):
         assert quality[f"e: {name} probe"].endswith("met")
-        assert quality[f"e: {name} swap"].endswith("met")
+        assert quality[f"e: {name} swap"].split()[0] == "-"  # --quick skips the judge CNN
     stages = {row[:40].strip(): float(row[40:]) for row in table("stage")}
     assert set(stages) >= {
         "fit classifier",
