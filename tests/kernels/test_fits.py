@@ -29,7 +29,7 @@ def test_fit_semantic_trains_alike_with_fused_kernels(tmp_path):
     from conftest import write_factor_store
 
     store = write_factor_store(tmp_path / "small.h5", n=400)  # few held-out pairs: interpreted
-    args = {"steps": 12, "batch_size": 64, "warmup": 2, "dims": (2, 2)}
+    args = {"steps": 12, "batch_size": 64, "warmup": 2, "dims": (2, 2), "swaps": False}
     plain = fit_semantic(
         SemanticFit(str(store), ("a", "b"), kernels="torch", **args), tmp_path / "a"
     )
