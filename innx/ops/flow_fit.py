@@ -10,6 +10,7 @@ import torch
 
 from innx.errors import ConfigError
 from innx.kernels.dispatch import check_choice
+from innx.ops.graph_step import require_cuda
 from innx.ops.training import PRECISIONS, LoopConfig
 
 
@@ -55,8 +56,8 @@ class FlowTraining:
                 f"--device {self.device!r} is not a torch device; use cpu, cuda or cuda:N"
             ) from None
         check_choice(self.kernels, device)
-        if self.cuda_graph and device.type != "cuda":
-            raise ConfigError(f"--cuda-graph needs a CUDA device, not {self.device!r}; drop it")
+        if self.cuda_graph:
+            require_cuda(device)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -54,8 +54,7 @@ class GraphStep:
         device: torch.device,
         warmup: int = WARMUP_STEPS,
     ) -> None:
-        if device.type != "cuda":
-            raise ConfigError(f"--cuda-graph needs a CUDA device, not {device.type}; drop it")
+        require_cuda(device)
         self.loss, self.module, self.optimizer = loss, module, optimizer
         self.grad_clip, self.autocast = grad_clip, autocast
         self.parameters = [p for p in module.parameters() if p.requires_grad]
@@ -119,6 +118,12 @@ class GraphStep:
             nn.utils.clip_grad_norm_(self.parameters, self.grad_clip, foreach=True)
         self.optimizer.step()
         return values
+
+
+def require_cuda(device: torch.device) -> None:
+    """Refuse ``--cuda-graph`` off CUDA, in one line."""
+    if device.type != "cuda":
+        raise ConfigError(f"--cuda-graph needs a CUDA device, not {device.type}; drop it")
 
 
 def make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

@@ -38,7 +38,7 @@ from torch import nn
 from innx.errors import ConfigError, RunError, first_line
 from innx.ops.checkpoints import load_checkpoint, save_checkpoint
 from innx.ops.distributed import Part, current_part, local_device
-from innx.ops.graph_step import GraphStep, portable_state
+from innx.ops.graph_step import GraphStep, portable_state, require_cuda
 from innx.ops.run_dirs import RESUME_DIR
 
 METRICS = "metrics.jsonl"
@@ -112,8 +112,8 @@ class LoopConfig:
             raise ConfigError("checkpoint and log intervals must be positive")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"--grad-clip must be positive, got {self.grad_clip}")
-        if self.cuda_graph and torch.device(self.device).type != "cuda":
-            raise ConfigError(f"--cuda-graph needs a CUDA device, not {self.device!r}; drop it")
+        if self.cuda_graph:
+            require_cuda(torch.device(self.device))
 
     def lr_factor(self, step: int) -> float:
         """Learning-rate multiplier at ``step``: linear warm-up, then constant or cosine to 0."""

@@ -29,7 +29,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs nee
 
 
 def test_cuda_graph_is_refused_off_cuda():
-    with pytest.raises(ConfigError, match="--cuda-graph needs a CUDA device, not 'cpu'"):
+    with pytest.raises(ConfigError, match="--cuda-graph needs a CUDA device, not cpu"):
         LoopConfig(steps=1, cuda_graph=True)
     model = nn.Linear(2, 1)
     optimizer = torch.optim.Adam(model.parameters())
