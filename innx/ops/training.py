@@ -15,6 +15,10 @@ A fit command describes its model as a :class:`Task` (batches, loss, evaluation)
   (:meth:`~innx.ops.distributed.Part.share`), gradients are averaged, and only rank 0 writes.
 - **NaN guard.** A non-finite loss stops the run with :class:`~innx.errors.RunError`, keeping the
   last good checkpoint.
+- **Best weights.** With ``keep_best`` naming a validation metric, every evaluation that improves
+  it copies the weights; the run ends on the best evaluated weights (not the last), and reports
+  their step (``best_step``) and validation metrics. The copy travels in every checkpoint, so a
+  resumed run ends on the same best weights, bit for bit.
 - **Precision.** ``bf16`` runs the task's forward pass under autocast; weights stay float32.
 - **CUDA graphs.** ``cuda_graph`` replays the whole step from one graph
   (:mod:`innx.ops.graph_step`); one process, CUDA only, and the task's metrics must be tensors.
@@ -98,6 +102,8 @@ class LoopConfig:
     device: str = "cpu"
     precision: str = "fp32"
     cuda_graph: bool = False
+    keep_best: str | None = None  # a validation metric (``val_nll``): end on its best weights
+    best_higher: bool = False  # whether a higher ``keep_best`` is better
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -133,6 +139,7 @@ class LoopResult:
     metrics: dict[str, float]
     resumed_from: int | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    best_step: int | None = None  # the step whose weights the model ends on (``keep_best``)
 
 
 def train(
@@ -153,10 +160,13 @@ def train(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, config.lr_factor)
     metrics_path = out / METRICS
     start, window, resumed_from = 0, _Window(), None
+    best = _Best(config.keep_best, config.best_higher)
     torch.manual_seed(config.seed)
     module.train()
     if resume:
-        start, window = _restore(load_checkpoint(out / RESUME_DIR), module, optimizer, schedule)
+        state = load_checkpoint(out / RESUME_DIR)
+        start, window = _restore(state, module, optimizer, schedule)
+        best.restore(state.get("best"))
         resumed_from = start
         if part.is_main:
             _truncate_metrics(metrics_path, start)
@@ -166,7 +176,7 @@ def train(
             warm_start()
         if part.is_main:
             metrics_path.write_text("")
-            _checkpoint(out, module, optimizer, schedule, 0, window)
+            _checkpoint(out, module, optimizer, schedule, 0, window, best)
     model = _wrap(module, config.device) if part.distributed else module
     history: list[dict[str, float]] = []
     latest: dict[str, float] = {}
@@ -200,16 +210,65 @@ def train(
                 validation = _evaluate(task)
                 latest = {**latest, **validation}
                 _append(metrics_path, {"step": done, **validation}, history, part)
+                best.offer(done, validation, module)
             if done % config.checkpoint_every == 0 and done < config.steps:
-                _checkpoint(out, module, optimizer, schedule, done, window)
+                _checkpoint(out, module, optimizer, schedule, done, window, best)
             if progress is not None:
                 progress(done, config.steps, latest)
     module.eval()
+    if part.is_main and best.step is not None:  # only rank 0 evaluates, and only it saves
+        latest = {**latest, **best.end_on_best(module), "best_step": float(best.step)}
     if part.distributed:  # validation ran on rank 0; every process returns its metrics
         box = [latest]
         torch.distributed.broadcast_object_list(box, src=0)
         latest = box[0]
-    return LoopResult(config.steps, latest, resumed_from, history)
+    best_step = int(latest["best_step"]) if "best_step" in latest else None
+    return LoopResult(config.steps, latest, resumed_from, history, best_step)
+
+
+class _Best:
+    """The weights of the best evaluation so far of metric ``name`` (``None``: keep none)."""
+
+    def __init__(self, name: str | None, higher: bool) -> None:
+        self.name, self.higher = name, higher
+        self.step: int | None = None
+        self.score = math.nan
+        self.state: dict[str, torch.Tensor] = {}
+        self.metrics: dict[str, float] = {}
+
+    def offer(self, step: int, validation: dict[str, float], module: nn.Module) -> None:
+        """Keep ``module``'s weights when ``validation`` beats the best so far (ties keep the
+        earlier step; a missing or non-finite value never wins)."""
+        if self.name is None:
+            return
+        score = validation.get(self.name, math.nan)
+        if not math.isfinite(score):
+            return
+        better = score > self.score if self.higher else score < self.score
+        if self.step is None or better:
+            self.step, self.score, self.metrics = step, score, dict(validation)
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def end_on_best(self, module: nn.Module) -> dict[str, float]:
+        """Load the best weights into ``module``; return that evaluation's metrics."""
+        module.load_state_dict(self.state)
+        return self.metrics
+
+    def saved(self) -> dict[str, Any] | None:
+        if self.step is None:
+            return None
+        return {
+            "step": self.step,
+            "score": self.score,
+            "state": self.state,
+            "metrics": self.metrics,
+        }
+
+    def restore(self, saved: dict[str, Any] | None) -> None:
+        if saved is None or self.name is None:
+            return
+        self.step, self.score = int(saved["step"]), float(saved["score"])
+        self.state, self.metrics = dict(saved["state"]), dict(saved["metrics"])
 
 
 def _check_finite(loss: float, step: int, config: LoopConfig, out: Path) -> None:
@@ -339,6 +398,7 @@ def _checkpoint(
     schedule: torch.optim.lr_scheduler.LRScheduler,
     step: int,
     window: _Window,
+    best: _Best,
 ) -> None:
     state = {
         "step": step,
@@ -348,6 +408,7 @@ def _checkpoint(
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
         "window": {"sums": window.sums, "count": window.count},
+        "best": best.saved(),
     }
     save_checkpoint(out / RESUME_DIR, state, step)
 

@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 import torch
@@ -183,3 +184,51 @@ def test_gradient_clipping_and_bf16_run(tmp_path):
         LoopConfig(steps=1, precision="fp8")
     with pytest.raises(ConfigError, match="--grad-clip must be positive"):
         LoopConfig(steps=1, grad_clip=0.0)
+
+
+class Peaked(Regression):
+    """Regression whose validation score peaks at step 20 of 30 (it follows the step, so a resumed
+    process sees the same scores)."""
+
+    SCORES: ClassVar[dict[int, float]] = {10: 1.0, 20: 3.0, 30: 2.0}
+
+    def batches(self, start: int, stop: int) -> Iterator[torch.Tensor]:
+        for batch in super().batches(start, stop):
+            self.step = batch[1] + 1
+            yield batch
+
+    def evaluate(self):
+        return {**super().evaluate(), "score": self.SCORES[self.step]}
+
+
+BEST = LoopConfig(**{**CONFIG.__dict__, "keep_best": "val_score", "best_higher": True})
+
+
+def test_the_run_ends_on_its_best_evaluated_weights_bit_for_bit(tmp_path):
+    at_best = {}
+
+    def capture(step, model):  # before update 21: the weights after 20 steps
+        if step == 20:
+            at_best.update(weights(model))
+
+    prepare_run_dir(tmp_path / "a", resume=False, overwrite=False)
+    whole = Peaked()
+    result = train(whole, BEST, tmp_path / "a", on_gradients=capture)
+    assert result.best_step == 20 and result.metrics["best_step"] == 20
+    assert result.metrics["val_score"] == 3.0
+    for key, value in at_best.items():
+        assert torch.equal(value, whole.model.state_dict()[key]), key
+    last = Peaked()
+    prepare_run_dir(tmp_path / "last", resume=False, overwrite=False)
+    train(last, CONFIG, tmp_path / "last")  # without keep_best: the last weights
+    assert not all(torch.equal(v, last.model.state_dict()[k]) for k, v in at_best.items())
+
+    for stop_at in (17, 27):  # before the best evaluation, and after it
+        out = tmp_path / f"stop-{stop_at}"
+        prepare_run_dir(out, resume=False, overwrite=False)
+        with pytest.raises(KeyboardInterrupt):
+            train(Peaked(stop_at=stop_at), BEST, out)
+        resumed = Peaked()
+        assert train(resumed, BEST, out, resume=True).best_step == 20
+        for key, value in at_best.items():
+            assert torch.equal(value, resumed.model.state_dict()[key]), (stop_at, key)
