@@ -51,8 +51,18 @@ def extract(
     workers: Workers = 0,
     device: Device = "cpu",
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Only the first N images.")
+        int | None,
+        typer.Option("--limit", min=1, help="Only N images (the first N of the rows' order)."),
     ] = None,
+    shuffle: Annotated[
+        bool,
+        typer.Option(
+            "--shuffle/--no-shuffle",
+            help="Store the rows in a random order of the dataset chosen by --seed (/index maps "
+            "them back), so that any block of rows is a random sample; --no-shuffle keeps the "
+            "dataset's order.",
+        ),
+    ] = True,
     skip_bad: Annotated[
         bool,
         typer.Option("--skip-bad", help="Skip unreadable images (recorded in /bad, index -1)."),
@@ -93,6 +103,7 @@ def extract(
         skip_bad=skip_bad,
         fail_on_nonfinite=fail_on_nonfinite,
         seed=seed,
+        shuffle=shuffle,
     )
     with step_progress("extract") as progress:
         result = run_extract(

@@ -11,6 +11,11 @@ The pipeline, and why:
   same arrays.
 - **Distributed.** Under ``torchrun`` each rank extracts a contiguous shard of rows into its own
   file, and rank 0 joins them as HDF5 virtual datasets into the requested path.
+- **Shuffled.** Store rows follow a seeded random order of the dataset (``/index`` maps each row
+  back to its sample), so any block of rows is a random sample: held-out blocks, streamed
+  windows and the rows ``analyze`` reads are unbiased on a dataset sorted by class (an image
+  folder lists its classes one after the other). ``--limit N`` keeps the first ``N`` rows of that
+  order, a random sample; ``shuffle=False`` keeps the dataset's order.
 """
 
 from __future__ import annotations
@@ -63,7 +68,8 @@ class ExtractOptions:
     limit: int | None = None
     skip_bad: bool = False
     fail_on_nonfinite: bool = False
-    seed: int = 0  # initialises random weights identically in every process and on --resume
+    seed: int = 0  # random weights and the rows' order, the same in every process and on --resume
+    shuffle: bool = True  # store rows in a seeded random order of the dataset
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -141,9 +147,10 @@ def extract(
         metadata=_metadata(options, dataset, backbone, weights.path, weights.sha256, n),
     )
     job = _Job(dataset, backbone, names, autoencoder, thumb, options, device, resume, overwrite)
+    order = row_order(len(dataset), n, options.seed, options.shuffle)
     rank, world = _rank_and_world()
     if world == 1:
-        written = _extract_rows(job, layout, out, np.arange(n), progress, say)
+        written = _extract_rows(job, layout, out, order, progress, say)
         return ExtractResult(out, n, *written, shards=[])
     # whole batches per rank: the same batches as one process, so the same arithmetic, bit for bit
     batches = -(-n // options.batch_size)
@@ -156,7 +163,7 @@ def extract(
     start, stop = bounds[rank], bounds[rank + 1]
     shards = [shard_path(out, k, world) for k in range(world)]
     shard_layout = replace(layout, n=stop - start)
-    written = _extract_rows(job, shard_layout, shards[rank], np.arange(start, stop), progress, say)
+    written = _extract_rows(job, shard_layout, shards[rank], order[start:stop], progress, say)
     torch.distributed.barrier()
     if rank == 0:
         if out.exists() and not (resume or overwrite):
@@ -182,6 +189,21 @@ class _Job:
     overwrite: bool
 
 
+def row_order(size: int, n: int, seed: int, shuffle: bool) -> np.ndarray:
+    """The dataset index of each of ``n`` store rows: the first ``n`` of a permutation of the
+    ``size`` samples seeded by ``seed`` (``shuffle``), or ``0 … n-1``.
+
+    >>> row_order(10, 4, seed=0, shuffle=False).tolist()
+    [0, 1, 2, 3]
+    >>> order = row_order(10, 10, seed=0, shuffle=True)
+    >>> sorted(order.tolist()) == list(range(10)), order.tolist() == list(range(10))
+    (True, False)
+    """
+    if not shuffle:
+        return np.arange(n, dtype=np.int64)
+    return np.random.default_rng([seed, 3]).permutation(size)[:n].astype(np.int64)
+
+
 def shard_path(out: Path, rank: int, world: int) -> Path:
     """``acts.h5`` → ``acts.rank0-of-2.h5``, beside it."""
     return out.with_name(f"{out.stem}.rank{rank}-of-{world}{out.suffix or '.h5'}")
@@ -195,7 +217,7 @@ def _extract_rows(
     progress: Progress | None,
     say: Callable[[str], None],
 ) -> tuple[int, int, list[int]]:
-    """Extract source ``rows`` into store ``path`` (its row i is source row ``rows[i]``);
+    """Extract dataset ``rows`` into store ``path`` (its row i is dataset row ``rows[i]``);
     return rows written now, non-finite values seen, bad dataset indices."""
     options, backbone = job.options, job.backbone
     if job.resume and path.exists():

@@ -50,10 +50,14 @@ def split_store_rows(
     """Training and validation store rows: sorted ``int64`` arrays, disjoint, together every row
     whose ``index`` is not ``-1`` (rows of skipped images are dropped).
 
-    Validation takes whole blocks of up to ``block`` consecutive valid rows, chosen from ``seed``
-    (smaller blocks for a small store, so that there are about 20 or more), so that a streamed store
-    reads validation rows contiguously too. The blocks are a prefix of one seeded order, so a larger
-    ``val_fraction`` with the same seed keeps the smaller one's validation rows.
+    On a shuffled store (rows in a random order of the dataset: ``index`` not increasing, as
+    ``innx extract`` writes them), validation takes whole blocks of up to ``block`` consecutive
+    valid rows, chosen from ``seed`` (smaller blocks for a small store, so that there are about 20
+    or more), so that a streamed store reads validation rows contiguously too. On a store in the
+    dataset's order (``index`` increasing: written before stores were shuffled, or with
+    ``--no-shuffle``), where a block could hold a single class of a class-sorted dataset, it takes
+    single rows instead. Either way the rows or blocks are a prefix of one seeded order, so a
+    larger ``val_fraction`` with the same seed keeps the smaller one's validation rows.
 
     >>> train, val = split_store_rows(np.array([5, -1, 7, 8, 9, 3]), 0.25, seed=0)
     >>> sorted(train.tolist() + val.tolist()), len(val)
@@ -71,7 +75,8 @@ def split_store_rows(
             f"the store has {valid.size} usable rows (index not -1); training and validation "
             "need at least one each; extract more images"
         )
-    size = max(1, min(block, valid.size // _VAL_BLOCKS))
+    in_order = bool(np.all(np.diff(np.asarray(index)[valid]) > 0))
+    size = 1 if in_order else max(1, min(block, valid.size // _VAL_BLOCKS))
     starts = np.arange(0, valid.size, size)
     order = np.random.default_rng([seed, 2]).permutation(starts.size)
     lengths = np.minimum(starts + size, valid.size)[order] - starts[order]

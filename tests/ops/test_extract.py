@@ -60,20 +60,39 @@ def test_smallcnn_store_equals_a_plain_forward_pass(tmp_path):
     assert result.rows == 70 and result.written == 70
     with ActivationStore(tmp_path / "acts.h5") as store:
         assert store.complete and store.layer_names == layers
+        order = store.index  # rows in a seeded random order of the dataset
+        assert sorted(order.tolist()) == list(range(70)) and order.tolist() != list(range(70))
         for name in layers:
-            np.testing.assert_allclose(store.load(name), expected[name], rtol=0, atol=1e-5)
-        assert store.labels.tolist() == [ds[i][1] for i in range(70)]
-        np.testing.assert_array_equal(
-            store.attributes, np.stack([ds[i][2].numpy() for i in range(70)])
-        )
-        np.testing.assert_array_equal(store.index, np.arange(70))
+            np.testing.assert_allclose(store.load(name), expected[name][order], rtol=0, atol=1e-5)
+        assert store.labels.tolist() == [ds[i][1] for i in order]
+        np.testing.assert_array_equal(store.attributes, np.stack([ds[i][2].numpy() for i in order]))
         images = store.load("images")
         assert images.shape == (70, 32, 32, 3) and images.dtype == np.uint8
-        np.testing.assert_array_equal(images[3], ds[3][0].permute(1, 2, 0).numpy())
+        np.testing.assert_array_equal(images[3], ds[order[3]][0].permute(1, 2, 0).numpy())
         meta = store.metadata
         assert meta["dataset"]["spec"] == SHAPES and meta["dataset"]["fingerprint"]
         assert meta["backbone"]["name"] == "smallcnn" and meta["backbone"]["plugin"] == "innx"
         assert meta["preprocessing"]["size"] == [32, 32]
+
+
+def test_a_class_sorted_folder_gives_class_balanced_held_out_rows(tmp_path):
+    from innx.ops.data import write_shapes_folder
+    from innx.ops.store_batches import split_store_rows
+
+    folder = write_shapes_folder(tmp_path / "images", n=800, size=32, seed=3)
+    spec = f"folder:{folder}"
+    dataset = open_dataset(spec)
+    in_order = [dataset[i][1] for i in range(len(dataset))]
+    assert in_order == sorted(in_order)  # the folder lists its classes one after the other
+    with pytest.warns(Warning, match="random weights"):
+        extract(ExtractOptions(spec, "smallcnn", ("fc",), batch_size=50), tmp_path / "acts.h5")
+    with ActivationStore(tmp_path / "acts.h5") as store:
+        labels, index = store.labels, store.index
+    assert labels.tolist() == [in_order[i] for i in index]
+    share = np.bincount(labels, minlength=4) / labels.size
+    for rows in (split_store_rows(index, 0.1, seed=0)[1], np.arange(100)):  # held out; a block
+        counts = np.bincount(labels[rows], minlength=4) / rows.size
+        assert np.abs(counts - share).max() < 0.15, counts  # 3 sd; one class would be 0.75
 
 
 def test_torchvision_store_equals_a_plain_forward_pass(tmp_path):
@@ -88,7 +107,7 @@ def test_torchvision_store_equals_a_plain_forward_pass(tmp_path):
         for name in layers:
             got = store.load(name)
             assert got.dtype == np.float16
-            np.testing.assert_allclose(got, expected[name], rtol=2e-3, atol=2e-3)
+            np.testing.assert_allclose(got, expected[name][store.index], rtol=2e-3, atol=2e-3)
 
 
 class TinyAutoencoder:
@@ -126,7 +145,7 @@ def test_autoencoder_codes_are_stored_as_latents(tmp_path):
     x = torch.stack([small.fit(ds[i][0]) for i in range(70)]).float() / 255
     with ActivationStore(tmp_path / "acts.h5") as store:
         np.testing.assert_allclose(
-            store.load("latents"), (x.flatten(1) @ weight).numpy(), atol=1e-5
+            store.load("latents"), (x.flatten(1) @ weight).numpy()[store.index], atol=1e-5
         )
         assert store.images is None
 
@@ -189,7 +208,7 @@ def test_cli_refuses_to_clobber_and_names_corrupt_images(tmp_path):
     assert skipped.returncode == 0, err
     assert json.loads(out)["bad"] == [2]
     with ActivationStore(tmp_path / "b.h5") as store:
-        assert store.index.tolist() == [0, 1, -1, 3]
+        assert sorted(store.index.tolist()) == [-1, 0, 1, 3]
         assert store.bad.tolist() == [2]
 
 

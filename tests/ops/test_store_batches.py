@@ -101,8 +101,8 @@ def test_split_drops_bad_rows_and_covers_the_rest() -> None:
     assert set(val) <= set(bigger)
 
 
-def test_split_takes_whole_blocks() -> None:
-    index = np.arange(3000)
+def test_split_takes_whole_blocks_of_a_shuffled_store() -> None:
+    index = np.random.default_rng(0).permutation(3000)  # rows in a random order of the dataset
     index[::97] = -1
     valid = np.flatnonzero(index != -1)
     _, val = split_store_rows(index, 0.2, seed=0, block=64)
@@ -110,6 +110,22 @@ def test_split_takes_whole_blocks() -> None:
     for block in np.unique(positions // 64):
         wanted = np.arange(block * 64, min(block * 64 + 64, valid.size))
         assert np.isin(wanted, positions).all()
+
+
+def test_split_of_a_store_in_dataset_order_is_random_by_row() -> None:
+    """A store in the dataset's order (written before stores were shuffled) of a class-sorted
+    dataset: blocks would hold one class each; single rows give every class its share."""
+    labels = np.repeat(np.arange(10), 300)  # all 0s, then all 1s, …
+    index = np.arange(labels.size)
+    index[[5, 700]] = -1
+    for seed in range(3):
+        train, val = split_store_rows(index, 0.1, seed=seed)
+        counts = np.bincount(labels[val], minlength=10)
+        assert counts.min() >= 15 and counts.max() <= 45, counts  # 30 each on average
+        assert set(train) | set(val) == set(np.flatnonzero(index != -1))
+        positions = np.searchsorted(np.flatnonzero(index != -1), val)
+        assert (np.diff(positions) == 1).mean() < 0.3  # not blocks of consecutive rows
+    assert set(val) <= set(split_store_rows(index, 0.3, seed=2)[1])
 
 
 @pytest.mark.parametrize("n", [2, 3, 5, 30])
