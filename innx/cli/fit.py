@@ -119,11 +119,21 @@ def autoencoder(
         str, typer.Option("--preset", help="Network size: demo (CPU minutes) or standard.")
     ] = "demo",
     steps: Steps = None,
+    epochs: FlowEpochs = None,
     batch_size: BatchSize = 32,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate (cosine decay).")] = 2e-3,
     kl_weight: Annotated[
         float, typer.Option("--kl-weight", min=0.0, help="Weight of the posterior's KL term.")
     ] = 1e-5,
+    classifier: Annotated[
+        str | None,
+        typer.Option(
+            "--classifier",
+            help="The classifier to be explained (a run of innx fit classifier): the manifest "
+            "records how often it predicts on held-out reconstructions what it predicts on the "
+            "images (val_agreement; aim for 0.95 or more).",
+        ),
+    ] = None,
     checkpoint_every: CheckpointEvery = 100,
     seed: Seed = 0,
     device: Device = "cpu",
@@ -134,8 +144,10 @@ def autoencoder(
 ) -> None:
     """Train the convolutional autoencoder (E, D) whose code zbar the invariance INN explains.
 
-    The run directory feeds 'innx extract --autoencoder RUN'. Its manifest holds the held-out
-    reconstruction PSNR.
+    Trains 6 epochs (demo preset; at least 3000 and at most 30 000 steps) unless --steps or
+    --epochs say otherwise, and keeps the weights of its best held-out evaluation. The run directory feeds
+    'innx extract --autoencoder RUN'. Its manifest holds the held-out reconstruction PSNR and,
+    with --classifier, the classifier's agreement on reconstructions.
     """
     from innx.ops.autoencoder import AutoencoderFit, fit_autoencoder
 
@@ -145,6 +157,7 @@ def autoencoder(
         size=size,
         preset=preset,
         steps=steps,
+        epochs=epochs,
         batch_size=batch_size,
         lr=lr,
         kl_weight=kl_weight,
@@ -152,10 +165,15 @@ def autoencoder(
         device=device,
         workers=workers,
         checkpoint_every=checkpoint_every,
+        classifier=classifier,
     )
     result = _run("fit autoencoder", fit_autoencoder, fit, output, resume, overwrite)
     m = result.metrics
-    log(f"held-out PSNR {m['val_psnr']:.2f} dB after {m['steps']:.0f} steps ({m['seconds']:.1f} s)")
+    agreement = f", classifier agreement {m['val_agreement']:.3f}" if "val_agreement" in m else ""
+    log(
+        f"held-out PSNR {m['val_psnr']:.2f} dB{agreement} after {m['steps']:.0f} steps "
+        f"({m['seconds']:.1f} s)"
+    )
     _report(result.run_dir, m, json_output)
 
 
@@ -172,7 +190,16 @@ def invariance(
     steps: Steps = None,
     epochs: FlowEpochs = None,
     batch_size: BatchSize = 256,
-    lr: FlowLr = 1e-3,
+    lr: FlowLr = 2e-3,
+    noise: Annotated[
+        float,
+        typer.Option(
+            "--noise",
+            min=0.0,
+            help="Gaussian noise on the layer's values in training, in their standard "
+            "deviations: t cannot memorise the training rows' conditions (0 turns it off).",
+        ),
+    ] = 0.3,
     grad_clip: GradClip = 10.0,
     precision: Precision = "fp32",
     kernels: Kernels = "auto",
@@ -186,7 +213,8 @@ def invariance(
 ) -> None:
     """Train the invariance cINN t: what --layer does not determine about the image's code.
 
-    Trains 30 epochs unless --steps or --epochs say otherwise.
+    Trains 30 epochs (at most 20 000 steps) unless --steps or --epochs say otherwise, and
+    keeps the weights of its best held-out evaluation.
 
     Vector layers are embedded by an MLP, feature maps by strided convolutions. The manifest
     records the store's fingerprint, the layer and the held-out NLL in bits per dimension.
@@ -201,6 +229,7 @@ def invariance(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
+        noise=noise,
         grad_clip=grad_clip,
         seed=seed,
         device=device,
@@ -272,8 +301,13 @@ def semantic(
         ),
     ] = 0.5,
     noise_final: Annotated[
-        float, typer.Option("--noise-final", help="The noise level at the last step.")
-    ] = 0.02,
+        float,
+        typer.Option(
+            "--noise-final",
+            help="The noise level at the last step: e stays smooth around the codes, so that it "
+            "reads invariance samples (which lie near, not on, them) as it reads the codes.",
+        ),
+    ] = 0.2,
     preset: Annotated[
         str, typer.Option("--preset", help="Size of e: small (CPU) or paper (12 blocks, 512).")
     ] = "small",
@@ -304,7 +338,8 @@ def semantic(
 ) -> None:
     """Train the semantic INN e: one block of dimensions per named factor, the residual last.
 
-    Trains 120 epochs unless --steps or --epochs say otherwise.
+    Trains 120 epochs (at most 40 000 steps) unless --steps or --epochs say otherwise, and
+    keeps the weights of its best held-out evaluation.
 
     Pairs of rows that share a factor are sampled from the store's attributes (or read from
     --pairs). The manifest records the linear-probe accuracy of each block, the leakage into the

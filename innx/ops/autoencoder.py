@@ -10,12 +10,16 @@ memory as ``uint8`` images at the autoencoder's size when they fit in :data:`MEM
 
 with ``zbar`` sampled from the posterior. L1 keeps edges sharp, the squared error is what PSNR
 measures, and the KL term keeps the codes near unit scale and the decoder smooth around them. The
-run directory's manifest holds the held-out PSNR of ``D(E(x))`` (``E`` the posterior mean);
-``load_autoencoder(RUN)`` (``innx extract --autoencoder RUN``) loads the model.
+run directory's manifest holds the held-out PSNR of ``D(E(x))`` (``E`` the posterior mean) and,
+given the classifier to be explained (``classifier``), how often it predicts on a held-out
+reconstruction what it predicts on the image (``val_agreement``): an autoencoder that changes
+the classifier's mind cannot show what the classifier sees. The run ends on the weights of its
+best held-out evaluation (``best_step``). ``load_autoencoder(RUN)`` (``innx extract
+--autoencoder RUN``) loads the model.
 
-On shapes (``shapes:n=20000,size=32``) the defaults (``demo``, 2000 steps of 32 images) train
-in about 2.5 minutes on two CPU cores to a held-out PSNR near 29 dB, and a classifier trained on
-shapes keeps its prediction on about 99 % of the reconstructions.
+On shapes (``shapes:n=20000,size=32``) the defaults (``demo``, 6 epochs of 32 images: about
+3400 steps) train in about 2.5 minutes on two CPU cores to a held-out PSNR near 31 dB, and a
+classifier trained on shapes keeps its prediction on all but a few in a thousand reconstructions.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from innx.autoencoders.conv import (
     AutoencoderConfig,
     ConvAutoencoder,
 )
-from innx.backbones import Preprocessing
+from innx.backbones import Backbone, Preprocessing, load_backbone
 from innx.data.base import ImageDataset
 from innx.data.spec import open_dataset
 from innx.errors import ConfigError
@@ -48,9 +52,16 @@ from innx.ops.training import LoopConfig, Progress, train
 from innx.store.runs import write_run
 
 PLUGIN = "conv"
-#: Steps when none are given: ``demo`` reaches its quality on shapes in minutes on a CPU.
-DEFAULT_STEPS = {"demo": 2000, "standard": 20000}
-EVAL_EVERY = 1000
+DEFAULT_EPOCHS = {"demo": 6.0, "standard": 30.0}
+"""Passes over the training images when neither ``steps`` nor ``epochs`` is given."""
+MIN_DEFAULT_STEPS = 3_000
+"""The default length is at least this many steps, however small the dataset: on digits
+(10 800 training images) 6 epochs (2022 steps) kept a classifier's prediction on 95.8 % of
+held-out reconstructions (PSNR 24.9 dB), 3000 steps on 99.2 % (27.5 dB); on shapes (18 000
+images) 6 epochs are 3375 steps and keep 99.9 % (31.6 dB)."""
+MAX_DEFAULT_STEPS = 30_000
+"""The default length never exceeds this many steps, however large the dataset."""
+EVALUATIONS = 10  # held-out evaluations per run (the best one's weights are kept)
 EVAL_BATCH = 500
 
 
@@ -59,7 +70,8 @@ class AutoencoderFit:
     """The arguments of ``innx fit autoencoder`` (everything that determines the result).
 
     ``size`` ``None`` takes the dataset's own image size (square, one of 32, 64, 128 px);
-    ``steps`` ``None`` the preset's default (:data:`DEFAULT_STEPS`).
+    ``steps`` and ``epochs`` both ``None`` the preset's default epochs (:data:`DEFAULT_EPOCHS`,
+    at least :data:`MIN_DEFAULT_STEPS` and at most :data:`MAX_DEFAULT_STEPS` steps).
     """
 
     data: str
@@ -67,6 +79,7 @@ class AutoencoderFit:
     size: int | None = None
     preset: str = "demo"
     steps: int | None = None
+    epochs: float | None = None
     batch_size: int = 32
     lr: float = 2e-3
     kl_weight: float = 1e-5
@@ -75,6 +88,7 @@ class AutoencoderFit:
     device: str = "cpu"
     workers: int = 0
     checkpoint_every: int = 100
+    classifier: str | None = None  # a classifier run: measure its agreement on reconstructions
 
     def __post_init__(self) -> None:
         if self.preset not in AUTOENCODER_PRESETS:
@@ -89,6 +103,10 @@ class AutoencoderFit:
             raise ConfigError(f"--latent-dim must be at least 1, got {self.latent_dim}")
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"--steps must be at least 1, got {self.steps}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ConfigError(f"--epochs must be positive, got {self.epochs}")
+        if self.steps is not None and self.epochs is not None:
+            raise ConfigError("pass either --steps or --epochs, not both")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
         if not self.lr > 0:
@@ -98,9 +116,15 @@ class AutoencoderFit:
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
 
-    @property
-    def total_steps(self) -> int:
-        return self.steps if self.steps is not None else DEFAULT_STEPS[self.preset]
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """``steps``, or ``epochs`` of ``steps_per_epoch`` (default: the preset's, within
+        :data:`MIN_DEFAULT_STEPS` … :data:`MAX_DEFAULT_STEPS`)."""
+        if self.steps is not None:
+            return self.steps
+        if self.epochs is not None:
+            return max(1, round(self.epochs * steps_per_epoch))
+        default = round(DEFAULT_EPOCHS[self.preset] * steps_per_epoch)
+        return max(MIN_DEFAULT_STEPS, min(default, MAX_DEFAULT_STEPS))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,9 +158,12 @@ def fit_autoencoder(
     resuming = False
     if part.is_main:
         resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
-        check_same_fit(out, fit.to_dict(), resuming, ignore=("workers", "checkpoint_every"))
+        check_same_fit(
+            out, fit.to_dict(), resuming, ignore=("workers", "checkpoint_every", "classifier")
+        )
     resuming = agree(part, resuming)
     device = local_device(fit.device)
+    judge = _classifier(fit.classifier, device)
     torch.manual_seed(fit.seed)
     model = ConvAutoencoder(config).to(device)
     if device.type == "cpu":  # oneDNN convolutions run ~2x faster in channels-last on the CPU
@@ -152,8 +179,8 @@ def fit_autoencoder(
     train_data = ShuffledImages(
         dataset, train_rows, pre, fit.batch_size, fit.seed, workers=fit.workers, part=part
     )
-    task = AutoencoderTask(model, train_data, val, fit.kl_weight, device=device)
-    steps = fit.total_steps
+    task = AutoencoderTask(model, train_data, val, fit.kl_weight, device=device, classifier=judge)
+    steps = fit.total_steps(train_data.steps_per_epoch)
     loop = LoopConfig(
         steps=steps,
         lr=fit.lr,
@@ -162,14 +189,16 @@ def fit_autoencoder(
         warmup=min(100, steps // 10),
         seed=fit.seed,
         log_every=min(20, steps),
-        eval_every=EVAL_EVERY,
+        eval_every=max(1, steps // EVALUATIONS),
         checkpoint_every=fit.checkpoint_every,
         device=fit.device,
+        keep_best="val_mse",
     )
     result = train(task, loop, out, resume=resuming, progress=progress)
     metrics = {
         **result.metrics,
         "steps": float(steps),
+        "epochs": steps / train_data.steps_per_epoch,
         "seconds": time.perf_counter() - started,
     }
     if part.is_main:
@@ -214,6 +243,16 @@ def autoencoder_config(fit: AutoencoderFit, dataset: ImageDataset) -> Autoencode
     )
 
 
+def _classifier(run: str | None, device: torch.device) -> Backbone | None:
+    if run is None:
+        return None
+    backbone, _ = load_backbone(None, run)
+    if backbone.logits is None:
+        raise ConfigError(f"{run} is not a classifier; --classifier needs a run of fit classifier")
+    backbone.model.to(device).eval()
+    return backbone
+
+
 def psnr(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Per-image PSNR in dB ``[B]`` of images in [0, 1] (capped at 100 dB for exact copies)."""
     mse = (x_hat - x).pow(2).flatten(1).mean(1)
@@ -221,8 +260,9 @@ def psnr(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 class AutoencoderTask:
-    """The variational loss on shuffled batches; held-out PSNR and squared error of ``D(E(x))``
-    (see :class:`~innx.ops.training.Task`)."""
+    """The variational loss on shuffled batches; held-out PSNR and squared error of ``D(E(x))``,
+    and the ``classifier``'s agreement on them when one is given (see
+    :class:`~innx.ops.training.Task`)."""
 
     def __init__(
         self,
@@ -232,6 +272,7 @@ class AutoencoderTask:
         kl_weight: float,
         *,
         device: torch.device,
+        classifier: Backbone | None = None,
     ) -> None:
         self.model: nn.Module = model
         self.autoencoder = model
@@ -239,6 +280,8 @@ class AutoencoderTask:
         self.val = val
         self.kl_weight = kl_weight
         self.device = device
+        self.classifier = classifier
+        self._reference: torch.Tensor | None = None  # the classifier's predictions on val
 
     def batches(self, start: int, stop: int) -> Iterator[torch.Tensor]:
         """``uint8 [B, C, S, S]`` images of each step."""
@@ -261,10 +304,20 @@ class AutoencoderTask:
         return loss, {"mse": mse.item(), "kl": kl.item()}
 
     def evaluate(self) -> dict[str, float]:
-        values = []
+        values, agreed = [], []
         for i in range(0, len(self.val), EVAL_BATCH):
             x = self._input(self.val.images[i : i + EVAL_BATCH])
             x_hat = self.autoencoder.decode(self.autoencoder.encode(x))
             values.append(torch.stack([psnr(x_hat, x), (x_hat - x).pow(2).flatten(1).mean(1)]))
+            if self.classifier is not None:
+                agreed.append(self._predict(x_hat.clamp(0, 1)) == self._predict(x))
         psnrs, mses = torch.cat(values, dim=1).cpu()
-        return {"psnr": psnrs.mean().item(), "mse": mses.mean().item()}
+        metrics = {"psnr": psnrs.mean().item(), "mse": mses.mean().item()}
+        if agreed:
+            metrics["agreement"] = torch.cat(agreed).float().mean().item()
+        return metrics
+
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.classifier is not None
+        logits = self.classifier(self.classifier.preprocessing(x.contiguous()))
+        return logits.flatten(1).argmax(1)

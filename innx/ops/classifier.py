@@ -126,6 +126,8 @@ def fit_classifier(
         eval_every=steps_per_epoch,
         checkpoint_every=fit.checkpoint_every,
         device=fit.device,
+        keep_best="val_accuracy",
+        best_higher=True,
     )
     result = train(task, config, out, resume=resuming, progress=progress)
     metrics = {

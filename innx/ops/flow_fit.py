@@ -67,12 +67,16 @@ RESUMABLE_CHANGES = ("checkpoint_every", "in_memory", "store", "kernels", "cuda_
 """Options a resumed fit may change: they do not change what is learned (beyond rounding)."""
 
 
-def total_steps(fit: FlowTraining, steps_per_epoch: int, default_epochs: float) -> int:
-    """``--steps``, or ``--epochs`` (``default_epochs`` when neither is given) in steps."""
+def total_steps(
+    fit: FlowTraining, steps_per_epoch: int, default_epochs: float, max_default: int
+) -> int:
+    """``--steps``, or ``--epochs`` in steps; when neither is given ``default_epochs``, at most
+    ``max_default`` steps (a large store does not make the default run for days)."""
     if fit.steps is not None:
         return fit.steps
-    epochs = fit.epochs if fit.epochs is not None else default_epochs
-    return max(1, round(epochs * steps_per_epoch))
+    if fit.epochs is not None:
+        return max(1, round(fit.epochs * steps_per_epoch))
+    return max(1, min(round(default_epochs * steps_per_epoch), max_default))
 
 
 def flow_loop(fit: FlowTraining, steps: int) -> LoopConfig:
@@ -91,4 +95,5 @@ def flow_loop(fit: FlowTraining, steps: int) -> LoopConfig:
         device=fit.device,
         precision=fit.precision,
         cuda_graph=fit.cuda_graph,
+        keep_best="val_nll",
     )

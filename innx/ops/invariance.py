@@ -2,7 +2,12 @@
 
 ``v = t(zbar | z)`` is fitted by maximum likelihood under ``v ~ N(0, I)`` (Adam with β = (0.5,
 0.9) as in the paper, warm-up then cosine decay, optional gradient clipping) through the shared
-loop (:mod:`innx.ops.training`). Store rows are split once from the seed into training and
+loop (:mod:`innx.ops.training`). The layer's values get Gaussian noise in training (``noise``,
+0.3 of their standard deviation by default): without it ``t`` memorises the training rows'
+conditions (on the demo's pool layer the training NLL ran 14 nats below the held-out one and
+held-out ``v`` reached standard deviations of 1.4); with it the default learning rate (2e-3)
+trains twice as fast without overfitting (held-out NLL −40.8 instead of −28.8 nats at the same
+steps, and samples that keep the layer's representation). Store rows are split once from the seed into training and
 validation blocks (:func:`~innx.ops.store_batches.split_store_rows`); the validation NLL is
 reported in bits per dimension, with the statistics of the held-out ``v`` (a trained ``t`` makes
 them standard normal). The run records the store's fingerprint, the layer and the final metrics;
@@ -13,9 +18,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -39,7 +45,11 @@ PRESETS = ("paper", "small")
 VALIDATION_ROWS = 4096
 """At most this many held-out rows are evaluated (read once, kept in memory)."""
 EVAL_BATCH = 1024
+NOISE_ROWS = 10_000
+"""Training rows whose per-element standard deviation scales the condition noise."""
 DEFAULT_EPOCHS = 30.0
+MAX_DEFAULT_STEPS = 20_000
+"""The default length never exceeds this many steps, however large the store."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +59,13 @@ class InvarianceFit(FlowTraining):
     store: str
     layer: str
     preset: str = "small"
+    lr: float = field(default=2e-3, kw_only=True)  # t trains faster; its noise keeps it honest
+    noise: float = field(default=0.3, kw_only=True)  # on the layer's values, in their stds
+    code_noise: float = field(default=0.0, kw_only=True)  # on zbar, in its stds
 
     def __post_init__(self) -> None:
+        if not self.noise >= 0:
+            raise ConfigError(f"--noise must be zero or positive, got {self.noise}")
         if self.preset not in PRESETS:
             raise ConfigError(
                 f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}"
@@ -109,8 +124,12 @@ def fit_invariance(
     torch.manual_seed(fit.seed)
     config = InvarianceConfig.preset(fit.preset, zbar_dim, cond_shape, seed=fit.seed)
     model = InvarianceFlow(config).to(device)
-    task = InvarianceTask(model, data, val, device)
-    steps = total_steps(fit, data.steps_per_epoch, DEFAULT_EPOCHS)
+    noise = None
+    if fit.noise > 0 or fit.code_noise > 0:
+        codes, sample = data.all(NOISE_ROWS)  # the values over (up to) NOISE_ROWS rows
+        noise = ConditionNoise(sample.std(0) * fit.noise, fit.seed, codes.std(0) * fit.code_noise)
+    task = InvarianceTask(model, data, val, device, noise=noise)
+    steps = total_steps(fit, data.steps_per_epoch, DEFAULT_EPOCHS, MAX_DEFAULT_STEPS)
     loop = flow_loop(fit, steps)
     try:
         with use_kernels(fit.kernels):
@@ -146,6 +165,26 @@ def fit_invariance(
     return InvarianceResult(out, metrics)
 
 
+@dataclass(frozen=True)
+class ConditionNoise:
+    """Gaussian noise of standard deviation ``std`` (per element of the layer) on the condition
+    of every training batch; draws depend on (seed, step, rank) only, so a resume is exact."""
+
+    std: torch.Tensor
+    seed: int
+    code_std: torch.Tensor | None = None
+
+    def apply(
+        self, step: int, rank: int, z: torch.Tensor, zbar: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        entropy = np.random.SeedSequence([self.seed, step, rank, 5]).generate_state(1)
+        generator = torch.Generator().manual_seed(int(entropy[0]))
+        z = z + torch.randn(z.shape, generator=generator) * self.std
+        if self.code_std is not None:
+            zbar = zbar + torch.randn(zbar.shape, generator=generator) * self.code_std
+        return z, zbar
+
+
 class InvarianceTask:
     """Maximum likelihood of ``zbar`` given the layer (see :class:`~innx.ops.training.Task`)."""
 
@@ -155,16 +194,21 @@ class InvarianceTask:
         data: StoreBatches,
         val: tuple[torch.Tensor, ...],
         device: torch.device,
+        *,
+        noise: ConditionNoise | None = None,
     ) -> None:
         self.model: nn.Module = model
         self.flow = model
         self.data = data
         self.val = val
         self.device = device
+        self.noise = noise
         model.check_finite = False  # the loop's NaN guard watches the loss instead
 
     def batches(self, start: int, stop: int) -> Iterator[tuple[torch.Tensor, ...]]:
-        for zbar, z in self.data.batches(start, stop):
+        for step, (zbar, z) in enumerate(self.data.batches(start, stop), start=start):
+            if self.noise is not None:
+                z, zbar = self.noise.apply(step, self.data.part.rank, z, zbar)
             yield zbar.to(self.device, non_blocking=True), z.to(self.device, non_blocking=True)
 
     def warm_start(self) -> None:
