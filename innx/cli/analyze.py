@@ -30,7 +30,11 @@ def analyze(
     ] = None,
     factor: Annotated[
         list[str] | None,
-        typer.Option("--factor", help="A concept of the semantic run (repeatable; default: all)."),
+        typer.Option(
+            "--factor",
+            help="A concept to report (repeatable): a factor of the semantic run (default: all "
+            "of them) or, without one, an attribute of the store (default: every attribute).",
+        ),
     ] = None,
     classifier: Annotated[
         str | None,
@@ -65,6 +69,18 @@ def analyze(
         int,
         typer.Option("--decode-draws", min=1, help="Draws per row decoded to check preservation."),
     ] = 4,
+    judge_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--judge-steps",
+            min=0,
+            help="Training steps of the judge that reads each factor off images for 'kept' "
+            "(default 800; 0: no judge, no kept).",
+        ),
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", min=10, help="Resamples of the rows for each interval.")
+    ] = 200,
     batch_size: Annotated[
         int,
         typer.Option("--internal-batch-size", min=1, help="Rows per forward pass (memory)."),
@@ -74,9 +90,12 @@ def analyze(
     overwrite: Overwrite = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Measure each layer that an invariance run was fitted on: the share of each concept's
-    variance the layer explains, whether invariance samples keep its representation and the
-    classifier's prediction, and how normal and independent of the layer its invariances v are.
+    """Measure each layer that an invariance run was fitted on: how often its invariance samples
+    keep each named factor (kept, read by a judge trained on the store's images), the share of
+    each concept's variance the layer explains (with its ceiling), whether the samples keep its
+    representation and the classifier's prediction, and how normal and independent of the layer
+    its invariances v are. Every figure comes with a bootstrap interval and the verdict of the
+    checks of the fits it rests on (sound, doubtful, not interpretable).
 
     Writes OUTPUT/report.json, report.md, PNG figures and a self-contained report.html.
     """
@@ -97,6 +116,8 @@ def analyze(
         seed=seed,
         device=device,
         batch_size=batch_size,
+        bootstrap=bootstrap,
+        **({} if judge_steps is None else {"judge_steps": judge_steps}),
     )
     with step_progress("analyze") as progress:
         result = run_analyze(
@@ -107,10 +128,13 @@ def analyze(
             log=log,
         )
     if json_output:
+        report = result.report
         summary = {
             "report": str(result.path),
             "files": result.files,
-            "share_explained": result.report["share_explained"],
+            "verdicts": report["diagnostics"]["counts"],
+            "kept": report["kept"]["layers"],
+            "share_explained": report["share_explained"],
         }
         typer.echo(json.dumps(summary, indent=2))
     else:

@@ -21,26 +21,34 @@ directory, all at once: a half-written report is never left behind.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from innx.errors import ConfigError, InnxError, RunError
+from innx.errors import ConfigError, InnxError, RunError, first_line
 from innx.flows import SemanticFlow
+from innx.ops import analyze_checks as checks_ops
+from innx.ops import analyze_kept as kept_ops
 from innx.ops import analyze_layer as measure
+from innx.ops.analyze_estimators import chance_agreement
 from innx.ops.analyze_layer import Networks
+from innx.ops.analyze_measure import LayerMeasure
+from innx.ops.analyze_record import FORMAT, VERSION, Parts, build_report
+from innx.ops.attribute_judge import JUDGE_STEPS
 from innx.ops.pipeline import BATCH, InvarianceRun, Pipeline
 from innx.ops.store_batches import split_store_rows
 
-FORMAT = "innx.analysis"
-VERSION = 1
+__all__ = ["FORMAT", "VERSION", "AnalyzeOptions", "AnalyzeResult", "analyze", "parse_invariance"]
+
+JUDGE_ROWS = 10_000
+"""At most this many real thumbnails (of rows not analyzed) train the judge of *kept*."""
 REPORT_JSON = "report.json"
 
 
@@ -49,10 +57,12 @@ class AnalyzeOptions:
     """The arguments of ``innx analyze``.
 
     ``invariance`` holds one run per layer, each ``RUN`` or ``LAYER=RUN`` (then the run must have
-    been fitted on that layer); ``factors`` defaults to every factor of the semantic run. ``rows``
-    are explicit store rows; without them ``samples`` rows are chosen from ``seed``. ``draws`` is
-    the number of ``v`` per row for the shares (``M``), ``decode_draws`` the number decoded per
-    row for preservation.
+    been fitted on that layer); ``factors`` defaults to every factor of the semantic run, or
+    without one to every attribute of the store. ``rows`` are explicit store rows; without them
+    ``samples`` rows are chosen from ``seed``. ``draws`` is the number of ``v`` per row for the
+    shares (``M``), ``decode_draws`` the number decoded per row for preservation and *kept*;
+    ``judge_steps`` and ``judge_rows`` size the judge of *kept*; ``bootstrap`` is the number of
+    resamples of the rows behind each interval.
     """
 
     store: str
@@ -68,12 +78,18 @@ class AnalyzeOptions:
     seed: int = 0
     device: str = "cpu"
     batch_size: int = BATCH
+    judge_steps: int = JUDGE_STEPS  # 0: no judge, no kept
+    judge_rows: int = JUDGE_ROWS
+    bootstrap: int = 200  # resamples of the rows for each interval
 
     def __post_init__(self) -> None:
         if not self.invariance:
             raise ConfigError("analyze needs at least one invariance run; pass --invariance RUN")
-        if self.factors and self.semantic is None:
-            raise ConfigError("--factor needs a semantic run; pass --semantic RUN")
+        if self.judge_steps < 0 or self.judge_rows < 2 or self.bootstrap < 10:
+            raise ConfigError(
+                "--judge-steps must be >= 0, --judge-rows >= 2 and --bootstrap >= 10, got "
+                f"{self.judge_steps}, {self.judge_rows}, {self.bootstrap}"
+            )
         if self.samples < 2:
             raise ConfigError(f"--samples must be at least 2, got {self.samples}")
         if self.draws < 2:
@@ -132,70 +148,108 @@ def analyze(
     ) as pipe:
         runs = _load_runs(pipe, options)
         e = None if options.semantic is None else pipe.semantic(options.semantic, options.factors)
-        factors = list(options.factors) if options.factors else e.factor_names if e else []
+        factors = _factors(pipe, options, e)
         rows, row_info = _choose_rows(pipe, runs, options)
         nets = measure.networks(pipe, options.classifier, options.autoencoder is not None, say)
         zbar = torch.from_numpy(_read(pipe.store.latents, rows)).float()
         if nets.backbone is not None and nets.classifier is not None:
             nets = measure.with_reference(pipe, nets, pipe.rows(rows.tolist()).images, zbar)
+        reader, no_reader = _reader(pipe, options, factors, rows, zbar, say)
+        ceilings = {}
+        if e is not None:
+            ceilings = kept_ops.ceilings(
+                pipe, e, factors, seed=options.seed, draws=options.bootstrap
+            )
         say(
             f"analyzing {len(runs)} layers on {len(rows)} rows ({row_info['held_out']} held out), "
             f"{options.draws} draws of v each"
         )
-        measure_layer = _Measure(pipe, options, e, factors, nets)
+        measure_layer = LayerMeasure(pipe, options, e, factors, nets, reader)
         layers = []
         for done, run in enumerate(runs):
             layers.append(measure_layer(run, rows, zbar))
             step(done + 1, len(runs))
-            shown = ", ".join(f"{k} {v:.2f}" for k, v in layers[-1]["share"].items())
-            say(f"{run.layer}: share explained {shown}")
-        report = _report(pipe, options, runs, e, factors, row_info, nets, layers)
+            say(_summary_line(layers[-1]))
+        checks = _checks(e, options, factors, nets, reader, layers)
+        parts = Parts(e, factors, row_info, nets, reader, no_reader, ceilings, checks)
+        store = {"path": str(pipe.store.path), "fingerprint": pipe.fingerprint}
+        report = build_report(store, options.to_dict(), parts, layers)
     report["seconds"] = time.perf_counter() - started
     files = _write_atomically(out, overwrite, lambda tmp: write_report(report, tmp))
     return AnalyzeResult(out, report, files)
 
 
-class _Measure:
-    """(a), (b) and (c) for one layer; the same draws of ``v`` for every layer."""
+def _summary_line(layer: dict[str, Any]) -> str:
+    shown = ", ".join(f"{k} {v:.2f}" for k, v in layer["share"].items())
+    kept = ", ".join(f"{k} {v['value']:.2f}" for k, v in (layer["kept"] or {}).items())
+    return f"{layer['layer']}: share explained {shown}" + (f"; kept {kept}" if kept else "")
 
-    def __init__(
-        self,
-        pipe: Pipeline,
-        options: AnalyzeOptions,
-        e: SemanticFlow | None,
-        factors: list[str],
-        nets: Networks,
-    ) -> None:
-        self.pipe, self.options, self.e, self.factors, self.nets = pipe, options, e, factors, nets
 
-    def __call__(self, run: InvarianceRun, rows: np.ndarray, zbar: torch.Tensor) -> dict[str, Any]:
-        pipe, options = self.pipe, self.options
-        z = torch.from_numpy(_read(pipe.store.layer(run.layer), rows)).float()
-        gen = torch.Generator().manual_seed(options.seed)
-        v = torch.randn(len(rows), options.draws, zbar.shape[1], generator=gen)
-        batch, device = pipe.batch_size, pipe.device
-        codes = measure.sample_codes(run.flow, z, v, batch=batch, device=device)
-        blocks = measure.concept_blocks(self.e, codes, self.factors, batch=batch, device=device)
-        share, variance = measure.shares(blocks)
-        kept = None
-        if self.nets.backbone is not None:
-            kept = measure.preservation(
-                pipe, run.layer, z, zbar, codes[:, : options.decode_draws], self.nets
-            )
-        found = measure.invariances(
-            run.flow, z, zbar, seed=options.seed, batch=batch, device=device
+def _factors(pipe: Pipeline, options: AnalyzeOptions, e: SemanticFlow | None) -> list[str]:
+    """The named concepts: ``--factor``, or e's factors, or every attribute of the store."""
+    if e is not None:
+        return list(options.factors) if options.factors else list(e.factor_names)
+    known = pipe.store.attribute_names
+    missing = [f for f in options.factors if f not in known]
+    if missing:
+        raise ConfigError(
+            f"{pipe.store.path} has no attribute {', '.join(map(repr, missing))}; its "
+            f"attributes are: {', '.join(known) or 'none'}"
         )
-        metrics = _manifest(run.path).get("metrics") or {}
-        return {
-            "layer": run.layer,
-            "run": str(run.path),
-            "shape": list(z.shape[1:]),
-            "val_bits_per_dim": metrics.get("val_bits_per_dim"),
-            "share": share,
-            "variance": variance,
-            "preservation": kept,
-            "invariances": found,
-        }
+    return list(options.factors) if options.factors else list(known)
+
+
+def _reader(
+    pipe: Pipeline,
+    options: AnalyzeOptions,
+    factors: list[str],
+    rows: np.ndarray,
+    zbar: torch.Tensor,
+    say: Callable[[str], None],
+) -> tuple[kept_ops.Reader | None, str | None]:
+    """The judge behind *kept*, or why there is none."""
+    judged = [f for f in factors if f in pipe.store.attribute_names]
+    if not judged:
+        return None, "no named factor has values in the store"
+    if options.judge_steps == 0:
+        return None, "skipped (--judge-steps 0)"
+    if pipe.store.images is None:
+        return None, "the store has no images to train the judge on; extract with --store-images"
+    try:
+        recon = pipe.decode(zbar)
+    except InnxError as err:
+        return None, f"the autoencoder is unavailable: {first_line(err)}"
+    reader = kept_ops.train_reader(
+        pipe, judged, rows, recon, steps=options.judge_steps, max_rows=options.judge_rows,
+        seed=options.seed, say=say,
+    )  # fmt: skip
+    return reader, None
+
+
+def _checks(
+    e: SemanticFlow | None,
+    options: AnalyzeOptions,
+    factors: list[str],
+    nets: Networks,
+    reader: kept_ops.Reader | None,
+    layers: list[dict[str, Any]],
+) -> list[checks_ops.Check]:
+    """Every check of the fits behind the figures (:mod:`innx.ops.analyze_checks`)."""
+    agreement = None
+    if layers and layers[0]["preservation"] is not None:
+        agreement = layers[0]["preservation"].get("agreement_reconstructions")
+    checks = checks_ops.autoencoder_checks(agreement, reader)
+    chance = math.nan
+    if nets.reference is not None:
+        chance = chance_agreement(nets.reference)
+    for layer in layers:
+        checks += checks_ops.t_checks(
+            layer["layer"], layer["preservation"], layer["invariances"], chance
+        )
+    if e is not None and options.semantic is not None:
+        metrics = _manifest(Path(options.semantic)).get("metrics") or {}
+        checks += checks_ops.e_checks(metrics, factors)
+    return checks
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
@@ -281,53 +335,3 @@ def _choose_rows(
         raise ConfigError("analyze needs at least two different rows; pass more --rows")
     count = int(np.isin(rows, held).sum())
     return rows, {"count": len(rows), "held_out": count, "chosen": chosen}
-
-
-def _report(
-    pipe: Pipeline,
-    options: AnalyzeOptions,
-    runs: list[InvarianceRun],
-    e: SemanticFlow | None,
-    factors: list[str],
-    row_info: dict[str, Any],
-    nets: Networks,
-    layers: list[dict[str, Any]],
-) -> dict[str, Any]:
-    from innx import __version__
-
-    blocks = list(layers[0]["share"]) if layers else []
-    agreement_reason = nets.classifier_reason
-    if nets.backbone is not None and nets.reference_kind == "reconstructions":
-        agreement_reason = (
-            "the store has no images: predictions are compared with those on reconstructions"
-        )
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "innx_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "store": {"path": str(pipe.store.path), "fingerprint": pipe.fingerprint},
-        "semantic": None
-        if e is None
-        else {"run": options.semantic, "factors": factors, "blocks": e.config.block_sizes},
-        "options": options.to_dict(),
-        "rows": row_info,
-        "layers": [run.layer for run in runs],
-        "factors": blocks,
-        "share_explained": {layer["layer"]: layer["share"] for layer in layers},
-        "preservation": {
-            "available": nets.backbone is not None,
-            "reason": nets.reason,
-            "reference": nets.reference_kind if nets.classifier is not None else None,
-            "agreement_note": agreement_reason,
-            "classifier": options.classifier or ("store backbone" if nets.classifier else None),
-            "layers": {layer["layer"]: layer["preservation"] for layer in layers},
-        },
-        "invariances": {layer["layer"]: layer["invariances"] for layer in layers},
-        "details": {
-            layer["layer"]: {
-                key: layer[key] for key in ("run", "shape", "val_bits_per_dim", "variance")
-            }
-            for layer in layers
-        },
-    }

@@ -2,6 +2,7 @@
 
 - :func:`sample_codes`: ``zbar = t⁻¹(v | z)`` for ``M`` draws of ``v`` per row;
 - :func:`concept_blocks`: the blocks ``e_i`` of those codes (or the code itself without ``e``);
+- :func:`read_decoded`: decode codes and read each image with Φ, the classifier and the judge;
 - :func:`preservation`: whether invariance samples keep the layer's representation and the
   classifier's prediction, beside plain reconstructions;
 - :func:`invariances`: how standard normal ``v = t(zbar | z)`` is, and how independent of ``z``.
@@ -22,6 +23,7 @@ from innx.errors import ConfigError, InnxError
 from innx.flows import InvarianceFlow, SemanticFlow
 from innx.flows.semantic import RESIDUAL
 from innx.ops.analyze_stats import explained_share, independence, v_statistics
+from innx.ops.attribute_judge import AttributeJudge
 from innx.ops.pipeline import Pipeline
 
 CODE = "zbar"
@@ -99,30 +101,42 @@ def shares(blocks: dict[str, Tensor]) -> tuple[dict[str, float], dict[str, dict[
     return share, variance
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """What the networks read off decoded codes, ``[N, K]`` each (``K`` codes per row): the cosine
+    similarity of their representation with the row's ``z`` and the classifier's prediction (each
+    ``None`` without Φ or a classifier), and the judge's reading of each factor (``kept``)."""
+
+    cosine: Tensor | None
+    predictions: Tensor | None
+    readings: dict[str, Tensor]
+
+
 @torch.no_grad()
 def preservation(
-    pipe: Pipeline, layer: str, z: Tensor, zbar: Tensor, codes: Tensor, nets: Networks
+    z: Tensor, samples: Decoded, reconstructions: Decoded, nets: Networks
 ) -> dict[str, Any]:
     """Cosine similarity of ``Φ(D(t⁻¹(v | z)))`` with ``z`` and agreement of the classifier's
-    prediction with its prediction on the original, for ``codes`` ``[N, K, d]`` (``*_samples``)
-    and for the reconstructions ``D(zbar)`` (``*_reconstructions``); ``cosine_shuffled`` is the
-    cosine similarity of ``z`` with another row's ``z``, the level of an unrelated image."""
-    cos_samples, pred_samples = _through(pipe, layer, codes, z, nets)
-    cos_recon, pred_recon = _through(pipe, layer, zbar[:, None], z, nets)
+    prediction with its prediction on the original, for invariance samples (``*_samples``) and
+    for the reconstructions ``D(zbar)`` (``*_reconstructions``), both read by :func:`read_decoded`;
+    ``cosine_shuffled`` is the cosine similarity of ``z`` with another row's ``z``, the level of an
+    unrelated image."""
+    assert samples.cosine is not None and reconstructions.cosine is not None
     flat = z.reshape(len(z), -1)
     other = torch.roll(torch.arange(len(z)), 1)
     out: dict[str, Any] = {
-        "cosine_samples": float(cos_samples.mean()),
-        "cosine_reconstructions": float(cos_recon.mean()),
+        "cosine_samples": float(samples.cosine.mean()),
+        "cosine_reconstructions": float(reconstructions.cosine.mean()),
         "cosine_shuffled": float(F.cosine_similarity(flat, flat[other], dim=1).mean()),
         "agreement_samples": None,
         "agreement_reconstructions": None,
     }
-    if pred_samples is not None and pred_recon is not None and nets.reference is not None:
+    found, recon = samples.predictions, reconstructions.predictions
+    if found is not None and recon is not None and nets.reference is not None:
         ref = nets.reference[:, None]
-        out["agreement_samples"] = float((pred_samples == ref).float().mean())
+        out["agreement_samples"] = float((found == ref).float().mean())
         if nets.reference_kind == "images":
-            out["agreement_reconstructions"] = float((pred_recon == ref).float().mean())
+            out["agreement_reconstructions"] = float((recon == ref).float().mean())
     return out
 
 
@@ -136,26 +150,41 @@ def predict(classifier: Backbone, images: Tensor, *, batch: int, device: torch.d
     return torch.cat(out)
 
 
-def _through(
-    pipe: Pipeline, layer: str, codes: Tensor, z: Tensor, nets: Networks
-) -> tuple[Tensor, Tensor | None]:
-    """Decode ``codes`` ``[N, K, d]``, and return the cosine similarity of each decoded image's
-    representation with its row's ``z`` and the classifier's prediction, both ``[N, K]``."""
-    assert nets.backbone is not None
+@torch.no_grad()
+def read_decoded(
+    pipe: Pipeline,
+    layer: str | None,
+    codes: Tensor,
+    z: Tensor | None,
+    nets: Networks,
+    judge: AttributeJudge | None = None,
+) -> Decoded:
+    """Decode ``codes`` ``[N, K, d]`` in bounded batches and read each image: the cosine
+    similarity of its representation at ``layer`` with its row's ``z`` (when Φ is available and
+    ``layer`` given), the classifier's prediction, and the ``judge``'s readings."""
     n, k, d = codes.shape
     rows_per = max(1, pipe.batch_size // k)
     cosines, predictions = [], []
+    readings: dict[str, list[Tensor]] = {}
     for start in range(0, n, rows_per):
         chunk = codes[start : start + rows_per]
         b = len(chunk)
         images = pipe.decode(chunk.reshape(b * k, d))
-        rep = pipe.represent(images, [layer], nets.backbone)[layer].reshape(b * k, -1)
-        ref = z[start : start + rows_per].reshape(b, -1).repeat_interleave(k, 0)
-        cosines.append(F.cosine_similarity(rep, ref, dim=1).reshape(b, k))
+        if nets.backbone is not None and layer is not None and z is not None:
+            rep = pipe.represent(images, [layer], nets.backbone)[layer].reshape(b * k, -1)
+            ref = z[start : start + rows_per].reshape(b, -1).repeat_interleave(k, 0)
+            cosines.append(F.cosine_similarity(rep, ref, dim=1).reshape(b, k))
         if nets.classifier is not None:
             found = predict(nets.classifier, images, batch=pipe.batch_size, device=pipe.device)
             predictions.append(found.reshape(b, k))
-    return torch.cat(cosines), torch.cat(predictions) if predictions else None
+        if judge is not None:
+            for name, value in judge.predict(images, batch=pipe.batch_size).items():
+                readings.setdefault(name, []).append(value.reshape(b, k))
+    return Decoded(
+        torch.cat(cosines) if cosines else None,
+        torch.cat(predictions) if predictions else None,
+        {name: torch.cat(parts) for name, parts in readings.items()},
+    )
 
 
 @torch.no_grad()

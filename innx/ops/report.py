@@ -2,8 +2,12 @@
 tables), PNG figures (:mod:`innx.ops.report_figures`) and ``report.html``, which embeds the
 figures as data URIs so that it opens offline, copied anywhere, on its own.
 
-The key table is ``report["share_explained"][layer][factor]``: the share of the factor's variance
-that the layer explains (1: the layer determines it; 0: the layer is invariant to it).
+The report opens with the verdicts (``report["diagnostics"]``): whether each figure can be
+interpreted, given the checks of the fits behind it. The key tables are
+``report["kept"]["layers"][layer][factor]`` (how often invariance samples still show the factor)
+and ``report["share_explained"][layer][factor]`` (the share of the factor's variance that the
+layer explains); each cell holds its ``value``, bootstrap ``interval`` and ``verdict``
+(:mod:`innx.ops.report_tables` draws them, marked).
 """
 
 from __future__ import annotations
@@ -12,42 +16,15 @@ import base64
 import html
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from innx.ops.report_figures import draw_figures
+from innx.ops.report_figures import FIGURE_AFTER, draw_figures
+from innx.ops.report_tables import Table, report_tables
 
 JSON_FILE = "report.json"
 MARKDOWN_FILE = "report.md"
 HTML_FILE = "report.html"
-
-SHARE_TEXT = (
-    "The share of each concept's variance that the layer explains, Var_z(E_v[e_i | z]) / "
-    "Var(e_i), over draws v ~ N(0, I) of zbar = t⁻¹(v | z): 1 when the layer determines the "
-    "concept, 0 when the layer is invariant to it."
-)
-PRESERVATION_TEXT = (
-    "Invariance samples D(t⁻¹(v | z)) seen again by the network: the cosine similarity of their "
-    "representation Φ with z, and how often the classifier predicts for them what it predicts for "
-    "the original, beside the same for plain reconstructions D(zbar). 'another row' is the "
-    "cosine similarity of z with an unrelated row's z."
-)
-INVARIANCE_TEXT = (
-    "The invariances v = t(zbar | z) of the rows: standard normal when t fits (means 0, standard "
-    "deviations 1, skew and excess kurtosis 0), and independent of z: the held-out R² of a ridge "
-    "regression predicting v from z is then about the same as from shuffled rows (about 0)."
-)
-
-
-@dataclass(frozen=True)
-class Table:
-    """A titled table: a sentence on what it shows, a header and rows of cells."""
-
-    title: str
-    text: str
-    header: list[str]
-    rows: list[list[str]]
 
 
 def write_report(report: dict[str, Any], directory: Path) -> list[str]:
@@ -72,62 +49,6 @@ def clean(value: Any) -> Any:
     return value
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def report_tables(report: dict[str, Any]) -> list[Table]:
-    """The tables of the report, in order: share explained, preservation, invariances."""
-    layers, factors = report["layers"], report["factors"]
-    share = report["share_explained"]
-    tables = [
-        Table(
-            "Share of variance explained by each layer",
-            SHARE_TEXT,
-            ["layer", *factors],
-            [[layer, *(_fmt(share[layer].get(f)) for f in factors)] for layer in layers],
-        )
-    ]
-    kept = report["preservation"]
-    if kept["available"]:
-        note = f" {kept['agreement_note']}." if kept.get("agreement_note") else ""
-        rows = []
-        for layer in layers:
-            p = kept["layers"][layer]
-            rows.append(
-                [
-                    layer,
-                    _fmt(p["cosine_samples"], 3),
-                    _fmt(p["cosine_reconstructions"], 3),
-                    _fmt(p["cosine_shuffled"], 3),
-                    _fmt(p["agreement_samples"], 3),
-                    _fmt(p["agreement_reconstructions"], 3),
-                ]
-            )
-        header = ["layer", "cosine: samples", "reconstructions", "another row"]
-        header += ["agreement: samples", "reconstructions"]
-        tables.append(Table("Preservation of the representation", PRESERVATION_TEXT + note,
-                            header, rows))  # fmt: skip
-    else:
-        tables.append(
-            Table("Preservation of the representation", f"Skipped: {kept['reason']}.", [], [])
-        )
-    found = report["invariances"]
-    keys = ["mean_abs", "std_min", "std_max", "skew_abs_mean", "kurtosis_mean"]
-    keys += ["r2_from_z", "r2_from_shuffled_z"]
-    header = ["layer", "mean |mean|", "std min", "std max", "mean |skew|", "excess kurtosis"]
-    header += ["R² from z", "R² from shuffled z"]
-    rows = [[layer, *(_fmt(found[layer].get(k), 3) for k in keys)] for layer in layers]
-    reasons = sorted({r for layer in layers if (r := found[layer].get("reason"))})
-    text = INVARIANCE_TEXT + "".join(f" {r}." for r in reasons)
-    tables.append(Table("Invariances v", text, header, rows))
-    return tables
-
-
 def _summary(report: dict[str, Any]) -> list[str]:
     rows, options = report["rows"], report["options"]
     lines = [
@@ -144,20 +65,41 @@ def _summary(report: dict[str, Any]) -> list[str]:
         else "concepts: none (no semantic run); the share is that of the code zbar"
     )
     details = report["details"]
-    lines += [f"layer {layer}: {details[layer]['run']}" for layer in report["layers"]]
+    for layer in report["layers"]:
+        best = details[layer].get("best_step")
+        at = f" (weights of step {best:.0f})" if best is not None else ""
+        lines.append(f"layer {layer}: {details[layer]['run']}{at}")
+    counts = report["diagnostics"]["counts"]
+    lines.append(
+        "verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + " (layer × concept)"
+    )
     return lines
+
+
+def _placed(tables: list[Table], figures: list[str]) -> dict[int, list[str]]:
+    """Which figures follow which table (by title); the rest follow the last table."""
+    titles = [t.title for t in tables]
+    placed: dict[int, list[str]] = {}
+    for name in figures:
+        after = FIGURE_AFTER.get(name)
+        k = titles.index(after) if after in titles else len(tables) - 1
+        placed.setdefault(k, []).append(name)
+    return placed
 
 
 def markdown(report: dict[str, Any], tables: list[Table], figures: list[str]) -> str:
     """``report.md``: the summary, every table, and the figures as image links."""
     out = ["# innx analyze", "", *(f"- {line}" for line in _summary(report)), ""]
-    pictures = {0: figures[:2], 1: figures[2:]}
+    pictures = _placed(tables, figures)
     for k, table in enumerate(tables):
         out += [f"## {table.title}", "", table.text, ""]
         if table.header:
             out.append(_md_row(table.header))
             out.append("|" + "---|" * len(table.header))
             out += [_md_row(row) for row in table.rows]
+            out.append("")
+        out += [f"- {note}" for note in table.notes]
+        if table.notes:
             out.append("")
         out += [f"![{name}]({name})" for name in pictures.get(k, [])]
         out.append("")
@@ -174,6 +116,9 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
+td.sound { background: #e6f4e6; }
+td.doubtful { background: #fdf0d5; }
+td.not-interpretable { background: #f8d7d7; }
 img { max-width: 100%; display: block; margin: 1em 0; }
 """
 
@@ -186,14 +131,22 @@ def html_page(
     body = ["<h1>innx analyze</h1>", "<ul>"]
     body += [f"<li>{e(line)}</li>" for line in _summary(report)]
     body.append("</ul>")
-    pictures = {0: figures[:2], 1: figures[2:]}
+    pictures = _placed(tables, figures)
     for k, table in enumerate(tables):
         body += [f"<h2>{e(table.title)}</h2>", f"<p>{e(table.text)}</p>"]
         if table.header:
             body.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in table.header) + "</tr>")
-            for row in table.rows:
-                body.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
+            for i, row in enumerate(table.rows):
+                classes = table.classes[i] if i < len(table.classes) else []
+                cells = []
+                for j, cell in enumerate(row):
+                    css = classes[j].replace(" ", "-") if j < len(classes) else ""
+                    attr = f' class="{css}"' if css else ""
+                    cells.append(f"<td{attr}>{e(cell)}</td>")
+                body.append("<tr>" + "".join(cells) + "</tr>")
             body.append("</table>")
+        if table.notes:
+            body.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in table.notes) + "</ul>")
         for name in pictures.get(k, []):
             data = base64.b64encode((directory / name).read_bytes()).decode("ascii")
             body.append(f'<img alt="{e(name)}" src="data:image/png;base64,{data}">')

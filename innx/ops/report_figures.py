@@ -9,47 +9,75 @@ from typing import Any
 
 SHARE_FIGURE = "share.png"
 LAYERS_FIGURE = "layers.png"
+KEPT_FIGURE = "kept.png"
 PRESERVATION_FIGURE = "preservation.png"
 DPI = 120
+MARKS = {"doubtful": "†", "not interpretable": "✗"}
+
+FIGURE_AFTER = {
+    KEPT_FIGURE: "Kept: what invariance samples still show",
+    SHARE_FIGURE: "Share of variance explained by each layer",
+    LAYERS_FIGURE: "Share of variance explained by each layer",
+    PRESERVATION_FIGURE: "Preservation of the representation",
+}
+"""The title of the table each figure follows in the report."""
 
 
 def draw_figures(report: dict[str, Any], directory: Path) -> list[str]:
     """Draw the figures of ``report`` into ``directory``; return their file names."""
-    names = [SHARE_FIGURE, LAYERS_FIGURE]
-    share_heatmap(report, directory / SHARE_FIGURE)
+    names = []
+    if report["kept"]["available"]:
+        layers, factors = report["layers"], list(report["kept"]["judge"]["factors"])
+        heatmap(layers, factors, report["kept"]["layers"], "kept by invariance samples",
+                directory / KEPT_FIGURE)  # fmt: skip
+        names.append(KEPT_FIGURE)
+    heatmap(report["layers"], report["factors"], report["share_explained"],
+            "share of variance explained by the layer", directory / SHARE_FIGURE)  # fmt: skip
     share_bars(report, directory / LAYERS_FIGURE)
+    names += [SHARE_FIGURE, LAYERS_FIGURE]
     if report["preservation"]["available"]:
         preservation_bars(report, directory / PRESERVATION_FIGURE)
         names.append(PRESERVATION_FIGURE)
     return names
 
 
-def _matrix(report: dict[str, Any]) -> tuple[list[str], list[str], list[list[float]]]:
-    layers, factors = report["layers"], report["factors"]
-    table = report["share_explained"]
-    values = [[_number(table[layer].get(f)) for f in factors] for layer in layers]
-    return layers, factors, values
+def _values(
+    layers: list[str], columns: list[str], cells: dict[str, dict[str, Any]]
+) -> tuple[list[list[float]], list[list[str]]]:
+    """The cells' values and verdict marks, layers × columns."""
+    values = [
+        [_number((cells[layer].get(c) or {}).get("value")) for c in columns] for layer in layers
+    ]
+    marks = [
+        [MARKS.get((cells[layer].get(c) or {}).get("verdict", ""), "") for c in columns]
+        for layer in layers
+    ]
+    return values, marks
 
 
 def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def share_heatmap(report: dict[str, Any], path: Path) -> None:
-    """Layers (rows, in order) × concepts (columns): the share of variance explained."""
+def heatmap(
+    layers: list[str], columns: list[str], cells: dict[str, dict[str, Any]], title: str, path: Path
+) -> None:
+    """Layers (rows, in order) × concepts (columns): each cell's value and verdict mark."""
     from matplotlib.figure import Figure
 
-    layers, factors, values = _matrix(report)
-    fig = Figure(figsize=(1.5 + 1.1 * len(factors), 1.2 + 0.55 * len(layers)), dpi=DPI)
+    values, marks = _values(layers, columns, cells)
+    fig = Figure(figsize=(1.5 + 1.1 * len(columns), 1.2 + 0.55 * len(layers)), dpi=DPI)
     ax = fig.add_subplot()
     image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(factors)), factors, rotation=30, ha="right")
+    ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
     ax.set_yticks(range(len(layers)), layers)
     for i, row in enumerate(values):
         for j, value in enumerate(row):
-            text = "–" if math.isnan(value) else f"{value:.2f}"
+            text = "–" if math.isnan(value) else f"{value:.2f}{marks[i][j]}"
             ax.text(j, i, text, ha="center", va="center", color="white" if value < 0.6 else "k")
-    ax.set_title("share of variance explained by the layer")
+    if any(m for row in marks for m in row):
+        title += " († doubtful, ✗ not interpretable)"
+    ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     fig.savefig(path)
@@ -59,7 +87,8 @@ def share_bars(report: dict[str, Any], path: Path) -> None:
     """One panel per layer: a bar per concept, the share of its variance the layer explains."""
     from matplotlib.figure import Figure
 
-    layers, factors, values = _matrix(report)
+    layers, factors = report["layers"], report["factors"]
+    values, _ = _values(layers, factors, report["share_explained"])
     columns = min(4, len(layers))
     rows = math.ceil(len(layers) / columns)
     width = max(2.4, 0.5 * len(factors) + 1.0)

@@ -53,6 +53,9 @@ def test_analyze_prints_the_report_directory(fitted, tmp_path):
     summary = json.loads(again.stdout)
     assert summary["report"] == str(out) and "report.html" in summary["files"]
     assert list(summary["share_explained"]["fc"]) == ["b", "residual"]
+    cell = summary["share_explained"]["fc"]["b"]
+    assert set(cell) >= {"value", "interval", "ceiling", "verdict"}
+    assert sum(summary["verdicts"].values()) == 2  # fc × (b, residual)
 
 
 def test_bad_input_is_one_line_and_exit_1(fitted, tmp_path):
@@ -69,6 +72,7 @@ def test_bad_input_is_one_line_and_exit_1(fitted, tmp_path):
             "has no factor 'hue'; its factors: a, b",
         ),
         ([store, "--invariance", run, "-o", str(exists)], "exists; pass --overwrite"),
+        ([store, "--invariance", run, "--factor", "hue"], "has no attribute 'hue'"),
     ]
     for args, message in cases:
         out = ["-o", str(tmp_path / "report")] if "-o" not in args else []

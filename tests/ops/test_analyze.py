@@ -149,9 +149,17 @@ def options(known, **kw):
     return AnalyzeOptions(store=str(known["store"]), invariance=runs, **args)
 
 
+def shares(report):
+    """``share_explained`` as plain numbers, layer → column → value."""
+    return {
+        layer: {column: cell["value"] for column, cell in cells.items()}
+        for layer, cells in report["share_explained"].items()
+    }
+
+
 def test_identity_explains_every_concept_and_a_constant_layer_none(known, tmp_path):
     result = analyze(options(known, semantic=str(known["semantic"])), tmp_path / "report")
-    share = result.report["share_explained"]
+    share = shares(result.report)
     assert list(share) == list(LAYERS) and result.report["factors"] == ["a", "b", "residual"]
     # measured: identity 0.97-0.99, constant 0.00-0.005, a_only a 0.99 / b, residual < 0.03
     assert all(value >= 0.9 for value in share["identity"].values()), share
@@ -164,12 +172,24 @@ def test_identity_explains_every_concept_and_a_constant_layer_none(known, tmp_pa
         assert found["std_max"] < 1.5
     kept = result.report["preservation"]
     assert not kept["available"] and "autoencoder" in kept["reason"]
+    # every figure carries its interval and verdict; the ceilings are e's blocks over the store
+    for layer, cells in result.report["share_explained"].items():
+        for column, cell in cells.items():
+            low, high = cell["interval"]
+            assert low <= cell["value"] + 1e-9 and cell["value"] <= high + 1e-9, (layer, column)
+            assert cell["verdict"] in ("sound", "doubtful", "not interpretable")
+    ceilings = result.report["ceilings"]
+    assert set(ceilings) == {"a", "b"} and all(c["value"] > 0.8 for c in ceilings.values())
+    identity = result.report["share_explained"]["identity"]["a"]
+    assert identity["of_ceiling"] == pytest.approx(identity["value"] / ceilings["a"]["value"])
+    assert not result.report["kept"]["available"]  # no images to train a judge on
+    assert "no images" in result.report["kept"]["reason"]
 
 
 def test_without_e_the_share_is_the_codes_and_the_report_is_complete(known, tmp_path):
     out = tmp_path / "report"
     result = analyze(options(known), out)
-    share = {layer: v["zbar"] for layer, v in result.report["share_explained"].items()}
+    share = {layer: v["zbar"] for layer, v in shares(result.report).items()}
     # Q is orthogonal: a_only explains the a-code's share of the code's total variance
     code = known["code"]
     expected = code[:, :2].var(0).sum() / code.var(0).sum()  # about 0.35; measured 0.37
@@ -217,8 +237,8 @@ def test_rows_and_runs_are_checked(known, tmp_path):
         analyze(AnalyzeOptions(str(known["store"]), twice), out)
     with pytest.raises(RunError, match="has no factor 'c'; its factors: a, b"):
         analyze(options(known, semantic=str(known["semantic"]), factors=("a", "c")), out)
-    with pytest.raises(ConfigError, match="--factor needs a semantic run"):
-        options(known, factors=("a",))
+    with pytest.raises(ConfigError, match="has no attribute 'c'; its attributes are: a, b"):
+        analyze(options(known, factors=("a", "c")), out)  # without e: the store's attributes
     assert not out.exists()
     given = analyze(options(known, rows=(3, 1, 2, 2), draws=2), out).report
     assert given["rows"]["count"] == 4 and given["rows"]["chosen"] == "given"
@@ -238,6 +258,7 @@ def test_preservation_on_a_pipeline_with_a_classifier(tiny_pipeline, tmp_path):
         samples=24,
         draws=3,
         decode_draws=2,
+        judge_steps=100,
     )
     result = analyze(opts, tmp_path / "report")
     report = result.report
@@ -251,6 +272,23 @@ def test_preservation_on_a_pipeline_with_a_classifier(tiny_pipeline, tmp_path):
             assert -1.0 <= figures[key] <= 1.0
         for key in ("agreement_samples", "agreement_reconstructions"):
             assert 0.0 <= figures[key] <= 1.0
-    assert "preservation.png" in result.files
+    assert "preservation.png" in result.files and "kept.png" in result.files
     page = (tmp_path / "report" / "report.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 3
+    assert page.count('src="data:image/png;base64,') == 4
+    # kept: a judge of the store's attributes, a figure per layer and factor with its interval
+    kept = report["kept"]
+    assert kept["available"] and list(kept["judge"]["factors"]) == ["shape", "fg_color", "bg_color"]
+    for layer in ("logits", "input"):
+        for cell in kept["layers"][layer].values():
+            assert cell["measure"] == "accuracy" and 0 <= cell["samples"] <= 1
+            assert cell["interval"][0] <= cell["interval"][1]
+    # the tiny pipeline's autoencoder trained 20 steps: every figure is marked, never a finding
+    checks = {c["name"]: c for c in report["diagnostics"]["checks"]}
+    assert checks["autoencoder keeps the classifier"]["verdict"] == "not interpretable"
+    counts = report["diagnostics"]["counts"]
+    assert counts["not interpretable"] == sum(counts.values())
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert text.index("## Verdicts") < text.index("## Kept") < text.index("## Share")
+    kept_table = text[text.index("## Kept") : text.index("## Kept: the judge")]
+    assert kept_table.count(" ✗") == 6  # 2 layers × 3 factors
+    assert 'class="not-interpretable"' in page
