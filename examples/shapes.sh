@@ -11,11 +11,12 @@ set -euo pipefail
 out=${1:-shapes-pipeline}
 if [[ "${QUICK:-0}" == 1 ]]; then
     data=shapes:n=1200,size=32,seed=0 layers=(input conv2 logits)
-    clf_steps=60 ae_steps=150 latent=16 inv_steps=(60 60 60) sem_steps=80 dims=(--dims 4,4,4) batch=128
+    clf_steps=60 ae_length=(--epochs 4) latent=16 inv_steps=(60 60 60) sem_steps=80 dims=(--dims 4,4,4) batch=128
+    judge=(--judge-steps 100)
 else
     data=shapes:n=20000,size=32,seed=0 layers=(input conv2 pool logits)
-    clf_steps=200 ae_steps=1500 latent=32 inv_steps=(300 200 2000 2000) sem_steps=6000
-    dims=(--dims 3,3,3) batch=256
+    clf_steps=200 latent=32 inv_steps=(500 200 2000 2000) sem_steps=6000
+    dims=(--dims 3,3,3) batch=256 judge=() ae_length=()
 fi
 mkdir -p "$out"
 cd "$out"
@@ -39,8 +40,10 @@ stage() {
 # 2. the network to explain: smallcnn, trained to classify shape
 clf=$(stage clf innx fit classifier "$data" --steps $clf_steps)
 
-# 3. the autoencoder: E gives the complete code zbar, D decodes it
-ae=$(stage ae innx fit autoencoder "$data" --latent-dim $latent --steps $ae_steps)
+# 3. the autoencoder: E gives the complete code zbar, D decodes it (its manifest records how often
+#    the classifier predicts on a held-out reconstruction what it predicts on the image)
+ae=$(stage ae innx fit autoencoder "$data" --latent-dim $latent "${ae_length[@]}" \
+    --classifier "$clf")
 
 # 4. the layers' activations, zbar and thumbnails in one HDF5 store
 store=$(stage acts.h5 innx extract "$data" --weights "$clf" --autoencoder "$ae" --store-images \
@@ -79,6 +82,6 @@ render interpolate "$store" --semantic "$sem" --factor fg_color --rows 0,1 \
 render interpolate "$store" --semantic "$sem" --factor shape --rows 0 --sigmas 2 \
     -o figures/traverse-shape.png
 
-# 8. measurements: what each layer encodes and ignores
-report=$(innx analyze "$store" "${invs[@]}" --semantic "$sem" -o report --overwrite)
+# 8. measurements: what each layer keeps and ignores, with the verdict of the fits behind them
+report=$(innx analyze "$store" "${invs[@]}" --semantic "$sem" "${judge[@]}" -o report --overwrite)
 echo "$report"

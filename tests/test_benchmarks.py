@@ -103,3 +103,21 @@ def test_fit_benchmark_prints_its_tables() -> None:
         "evaluate",
     }
     assert all(seconds > 0 for seconds in stages.values())
+
+
+@pytest.mark.slow
+def test_demo_figures_prints_the_readme_tables(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "demo_figures.py"), "--quick", "--seeds", "3",
+         "-o", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("innx demo --quick, 1 seeds") and "seeds: 3" in lines[1]
+    kept = lines.index("kept (1 = as often as a reconstruction, 0 = chance):")
+    assert lines[kept + 2] == "| layer | shape | fg_color | bg_color |"
+    rows = [line for line in lines if line.startswith("| logits |")]
+    assert len(rows) == 3  # kept, share, share / ceiling
+    assert all(" ± 0.00" in row for row in rows)  # one seed: no spread
+    assert any(line.startswith("- seed 3: ") for line in lines)

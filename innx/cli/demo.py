@@ -23,6 +23,14 @@ def demo(
             "--quick", help="A small, fast run (about a minute) that checks it all works."
         ),
     ] = False,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            min=0,
+            help="Draws everything anew: the data, every fit's initialisation, the analysis.",
+        ),
+    ] = 0,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Delete the demo folder's contents and start over.")
     ] = False,
@@ -48,6 +56,7 @@ def demo(
     result = run_demo(
         output,
         quick=quick,
+        seed=seed,
         overwrite=overwrite,
         on_stage=on_stage,
         log=(lambda m: log(f"    {m}")) if verbose else None,

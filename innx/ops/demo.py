@@ -61,13 +61,17 @@ def run_demo(
     out: str | Path,
     *,
     quick: bool = False,
+    seed: int = 0,
     overwrite: bool = False,
     on_stage: StageLog | None = None,
     log: Callable[[str], None] | None = None,
 ) -> DemoResult:
-    """Run (or finish) the demo in ``out``; stages already complete are skipped."""
+    """Run (or finish) the demo in ``out``; stages already complete are skipped. ``seed`` draws
+    everything anew (the data, every initialisation and sample), for the spread over seeds."""
+    if seed < 0:
+        raise ConfigError(f"--seed must be non-negative, got {seed}")
     started = time.perf_counter()
-    plan = PLANS["quick" if quick else "full"]
+    plan = PLANS["quick" if quick else "full"].with_seed(seed)
     out = Path(out)
     _prepare(out, plan, overwrite)
     stages = demo_stages(out, plan, log)
@@ -107,11 +111,12 @@ def _prepare(out: Path, plan: DemoPlan, overwrite: bool) -> None:
     if out.is_dir() and any(out.iterdir()):
         if not record.is_file():
             raise ConfigError(f"{out} exists and is not a demo folder; choose another -o")
-        recorded = json.loads(record.read_text()).get("plan")
-        if recorded != plan.name:
-            flag = "--quick" if recorded == "quick" else "no --quick"
+        recorded = json.loads(record.read_text())
+        name, seed = recorded.get("plan"), (recorded.get("settings") or {}).get("seed", 0)
+        if (name, seed) != (plan.name, plan.seed):
+            flags = ("--quick " if name == "quick" else "no --quick, ") + f"--seed {seed}"
             raise ConfigError(
-                f"{out} holds a demo run with {flag}; run it that way to resume, "
+                f"{out} holds a demo run with {flags}; run it that way to resume, "
                 "pass --overwrite to start over, or choose another -o"
             )
         return

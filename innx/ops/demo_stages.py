@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +89,8 @@ def demo_stages(out: Path, plan: DemoPlan, log: Callable[[str], None] | None) ->
             ae,
             lambda resume: fit_autoencoder(
                 AutoencoderFit(
-                    plan.data, latent_dim=plan.latent_dim, steps=plan.autoencoder_steps,
-                    seed=plan.seed,
+                    plan.data, latent_dim=plan.latent_dim, epochs=plan.autoencoder_epochs,
+                    seed=plan.seed, classifier=str(clf),
                 ),
                 ae, resume=resume, log=log,
             ),
@@ -102,7 +102,7 @@ def demo_stages(out: Path, plan: DemoPlan, log: Callable[[str], None] | None) ->
             lambda resume: extract(
                 ExtractOptions(
                     plan.data, None, plan.layers, weights=str(clf), autoencoder=str(ae),
-                    store_images=True,
+                    store_images=True, seed=plan.seed,
                 ),
                 store, resume=resume, log=log,
             ),
@@ -163,6 +163,8 @@ def _analyze(out: Path, plan: DemoPlan, report: Path, log: Callable[[str], None]
         draws=plan.analyze_draws,
         seed=plan.seed,
     )
+    if plan.judge_steps is not None:
+        options = replace(options, judge_steps=plan.judge_steps)
     analyze(options, report, log=log)
 
 

@@ -45,6 +45,13 @@ def test_quick_demo_runs_end_to_end_then_skips_and_resumes(tmp_path: Path) -> No
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("skipped") == stages
 
+    # the same seed and thread count on the CPU give the same numbers, from scratch
+    twin = innx("demo", "--quick", "-o", str(tmp_path / "twin"))
+    assert twin.returncode == 0, twin.stderr
+    numbers = [numbers_of(json.loads((d / "report" / "report.json").read_text()))
+               for d in (out, tmp_path / "twin")]  # fmt: skip
+    assert numbers[0] == numbers[1] and len(numbers[0]) > 100
+
     # an interrupted demo: the semantic run and everything after it are gone
     shutil.rmtree(out / "sem")
     shutil.rmtree(out / "report")
@@ -52,6 +59,21 @@ def test_quick_demo_runs_end_to_end_then_skips_and_resumes(tmp_path: Path) -> No
     assert resumed.returncode == 0, resumed.stderr
     made = [line for line in resumed.stderr.splitlines() if "done in" in line]
     assert [line.split("]")[1].split(":")[0].strip() for line in made] == ["semantic", "analyze"]
+
+
+def numbers_of(value: object, path: str = "") -> dict[str, float]:
+    """Every number of a report, by its path, but the time it took and its paths."""
+    if isinstance(value, dict):
+        found: dict[str, float] = {}
+        for key, item in value.items():
+            if key not in ("seconds", "created", "store", "details", "run"):
+                found.update(numbers_of(item, f"{path}/{key}"))
+        return found
+    if isinstance(value, list):
+        return {
+            k: v for i, item in enumerate(value) for k, v in numbers_of(item, f"{path}/{i}").items()
+        }
+    return {path: value} if isinstance(value, int | float) and not isinstance(value, bool) else {}
 
 
 def test_demo_refuses_another_plan_and_foreign_folders(tmp_path: Path) -> None:
@@ -62,9 +84,11 @@ def test_demo_refuses_another_plan_and_foreign_folders(tmp_path: Path) -> None:
     other = innx("demo", "-o", str(out))
     assert other.returncode == 1
     assert other.stderr.strip().splitlines() == [
-        f"error: {out} holds a demo run with --quick; run it that way to resume, pass "
+        f"error: {out} holds a demo run with --quick --seed 0; run it that way to resume, pass "
         "--overwrite to start over, or choose another -o"
     ]
+    seeded = innx("demo", "--quick", "--seed", "1", "-o", str(out))
+    assert seeded.returncode == 1 and "--quick --seed 0; run it that way" in seeded.stderr
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
