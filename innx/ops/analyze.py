@@ -12,6 +12,13 @@ For every invariance run ``t`` (one per layer, in the order given) and the rows 
     skipped, with the reason in the report, when they are unavailable.
 (c) **Invariances**: how standard normal ``v = t(zbar | z)`` is on the rows, and the held-out R²
     of predicting ``v`` from ``z`` (about 0: independent), beside the same for shuffled rows.
+(d) **Kept** (:mod:`~innx.ops.analyze_kept`): per named factor, how often the decoded invariance
+    samples still show the original's value, read by a judge trained on the store's real
+    thumbnails; 1 = as often as a reconstruction, 0 = chance. Needs no ``e``.
+(e) **Ceilings, intervals, verdicts**: the share a layer that knew a factor and nothing else
+    would reach; a bootstrap interval over rows for every share and kept figure; and the checks
+    of the fits behind each figure (:mod:`~innx.ops.analyze_checks`), which mark every figure
+    that rests on a failed one.
 
 Rows default to a seeded choice of ``samples`` rows, held-out rows of the runs first. The report
 (``report.json``, ``report.md``, PNG figures, a self-contained ``report.html``) is written into a

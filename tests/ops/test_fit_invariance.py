@@ -94,7 +94,7 @@ def test_resuming_against_another_store_is_refused_and_loses_nothing(
     other = make_store(tmp_path / "other.h5", seed=1)
     with pytest.raises(ConfigError, match=r"not the one the run .* was started on"):
         fit_invariance(quick(other), tmp_path / "run", resume=True)
-    with pytest.raises(ConfigError, match=r"lr was 0\.001, now 0\.01"):
+    with pytest.raises(ConfigError, match=r"lr was 0\.002, now 0\.01"):
         fit_invariance(quick(synthetic_store, lr=1e-2), tmp_path / "run", resume=True)
     assert sorted(p.name for p in (tmp_path / "run" / RESUME_DIR).iterdir()) == before
     fit_invariance(quick(synthetic_store), tmp_path / "run", resume=True)  # still resumable
