@@ -44,16 +44,16 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from innx.data.base import CATEGORICAL, CONTINUOUS, Attribute, ImageDataset, Item, check_index
-from innx.data.base import hash_json as _hash_json
+from innx.data.base import CATEGORICAL, CONTINUOUS, Attribute
+from innx.data.procedural import SIZE_RANGE, ProceduralDataset
 from innx.data.shapes import BG_COLORS, FG_COLORS
-from innx.data.spec import Options, no_location
-from innx.errors import ConfigError, ShapeError
+from innx.errors import ShapeError
 
 GENERATOR_VERSION = 1
 """Bumped whenever the images a (seed, index) pair gives change; part of the fingerprint."""
@@ -67,7 +67,6 @@ STRETCH_RANGE = (0.85, 1.15)  # independent factors of width and height
 JITTER = 0.03  # standard deviation of each control point's offset, in glyph heights
 MARGIN = 1 / 32  # the glyph keeps this far (image widths) from every edge: 1 px at 32 px
 SEGMENT = 0.05  # longest chord of a stroke piece, in glyph heights
-SIZE_RANGE = (16, 128)
 
 GLYPHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "0": (
@@ -310,7 +309,7 @@ def render_glyphs(
     return ((bg * (n - count) + fg * count + n // 2) // n).astype(np.uint8)
 
 
-class DigitsDataset(ImageDataset):
+class DigitsDataset(ProceduralDataset):
     """``n`` procedural digits of ``size`` px from ``seed``; see the module docstring.
 
     Items are rendered on demand; :meth:`render_range` renders a contiguous block at once (what
@@ -328,60 +327,27 @@ class DigitsDataset(ImageDataset):
     """
 
     name = "digits"
-    root = None
+    default_n = 12000
+    generator = GENERATOR_VERSION
+    identity: ClassVar[dict[str, Any]] = {"dataset": "digits"}  # shapes' predates the key
     classes = DIGITS
     attributes = ATTRIBUTES
-    channels = 3
 
     def __init__(self, n: int = 12000, size: int = 32, seed: int = 0) -> None:
-        if n < 1 or seed < 0 or not SIZE_RANGE[0] <= size <= SIZE_RANGE[1]:
-            raise ConfigError(
-                f"digits needs n >= 1, size in {SIZE_RANGE[0]}..{SIZE_RANGE[1]} and seed >= 0; "
-                f"got n={n}, size={size}, seed={seed}"
-            )
-        self.n, self.size, self.seed = n, size, seed
-        self.image_size = (size, size)
-        self.spec = f"digits:n={n},size={size},seed={seed}"
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, index: int) -> Item:
-        i = check_index(index, self.n)
-        x, labels, attributes = self.render_range(i, i + 1)
-        return x[0], int(labels[0]), attributes[0]
+        super().__init__(n, size, seed)
 
     def render_range(
         self, start: int, stop: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Items ``start..stop-1`` at once: ``x`` uint8 ``[B, 3, S, S]``, labels int64 ``[B]``,
         attributes float32 ``[B, 8]``; identical to indexing them one by one."""
-        if not 0 <= start <= stop <= self.n:
-            raise IndexError(f"range {start}..{stop} is outside a dataset of {self.n} items")
+        self.check_range(start, stop)
         attributes, segments = digit_glyphs(self.seed, start, stop)
         x = render_glyphs(attributes, segments, self.size)
         labels = attributes[:, 0].astype(np.int64)
         return torch.from_numpy(x), torch.from_numpy(labels), torch.from_numpy(attributes)
 
-    def fingerprint(self) -> str:
-        """sha256 of the generator version and the options: the images follow from them."""
-        return _hash_json(
-            {
-                "dataset": "digits",
-                "generator": GENERATOR_VERSION,
-                "n": self.n,
-                "size": self.size,
-                "seed": self.seed,
-            }
-        )
-
 
 def open_digits(location: str | None = None, **options: str) -> DigitsDataset:
     """Factory of ``digits:n=12000,size=32,seed=0`` (those are the defaults)."""
-    no_location("digits", location, "digits:n=1000,size=32,seed=0")
-    opts = Options("digits", options)
-    n = opts.get_int("n", 12000, min=1)
-    size = opts.get_int("size", 32, min=SIZE_RANGE[0], max=SIZE_RANGE[1])
-    seed = opts.get_int("seed", 0, min=0, max=2**63 - 1)
-    opts.spec()
-    return DigitsDataset(n=n, size=size, seed=seed)
+    return DigitsDataset.open(location, options)

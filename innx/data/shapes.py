@@ -32,10 +32,9 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from innx.data.base import CATEGORICAL, CONTINUOUS, Attribute, ImageDataset, Item, check_index
-from innx.data.base import hash_json as _hash_json
-from innx.data.spec import Options, no_location
-from innx.errors import ConfigError, ShapeError
+from innx.data.base import CATEGORICAL, CONTINUOUS, Attribute
+from innx.data.procedural import SIZE_RANGE, ProceduralDataset
+from innx.errors import ShapeError
 
 GENERATOR_VERSION = 1
 """Bumped whenever the images a (seed, index) pair gives change; part of the fingerprint."""
@@ -59,7 +58,6 @@ BG_COLORS: dict[str, tuple[int, int, int]] = {
 }
 SCALE_RANGE = (0.20, 0.34)
 POSITION_RANGE = (SCALE_RANGE[1], 1.0 - SCALE_RANGE[1])
-SIZE_RANGE = (16, 128)
 
 ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("shape", CATEGORICAL, SHAPES),
@@ -160,7 +158,7 @@ def render_shape(attributes: ArrayLike, size: int) -> NDArray[np.uint8]:
     return render_shapes(np.asarray(attributes, dtype=np.float32)[None], size)[0]
 
 
-class ShapesDataset(ImageDataset):
+class ShapesDataset(ProceduralDataset):
     """``n`` procedural images of ``size`` px from ``seed``; see the module docstring.
 
     Items are rendered on demand; :meth:`render_range` renders a contiguous block at once (what
@@ -177,28 +175,13 @@ class ShapesDataset(ImageDataset):
     """
 
     name = "shapes"
-    root = None
+    default_n = 20000
+    generator = GENERATOR_VERSION
     classes = SHAPES
     attributes = ATTRIBUTES
-    channels = 3
 
     def __init__(self, n: int = 20000, size: int = 32, seed: int = 0) -> None:
-        if n < 1 or seed < 0 or not SIZE_RANGE[0] <= size <= SIZE_RANGE[1]:
-            raise ConfigError(
-                f"shapes needs n >= 1, size in {SIZE_RANGE[0]}..{SIZE_RANGE[1]} and seed >= 0; "
-                f"got n={n}, size={size}, seed={seed}"
-            )
-        self.n, self.size, self.seed = n, size, seed
-        self.image_size = (size, size)
-        self.spec = f"shapes:n={n},size={size},seed={seed}"
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, index: int) -> Item:
-        i = check_index(index, self.n)
-        x, labels, attributes = self.render_range(i, i + 1)
-        return x[0], int(labels[0]), attributes[0]
+        super().__init__(n, size, seed)
 
     def render_range(
         self, start: int, stop: int
@@ -209,8 +192,7 @@ class ShapesDataset(ImageDataset):
         ``render_range(0, len(ds))`` materialises the whole dataset (20 000 images at 32 px in
         about a second); rendering goes in blocks of 256 so memory stays bounded.
         """
-        if not 0 <= start <= stop <= self.n:
-            raise IndexError(f"range {start}..{stop} is outside a dataset of {self.n} items")
+        self.check_range(start, stop)
         attributes = shape_factors(self.seed, start, stop)
         x = np.empty((stop - start, 3, self.size, self.size), dtype=np.uint8)
         for k in range(0, stop - start, _BLOCK):
@@ -218,19 +200,7 @@ class ShapesDataset(ImageDataset):
         labels = attributes[:, 0].astype(np.int64)
         return torch.from_numpy(x), torch.from_numpy(labels), torch.from_numpy(attributes)
 
-    def fingerprint(self) -> str:
-        """sha256 of the generator version and the options: the images follow from them."""
-        return _hash_json(
-            {"generator": GENERATOR_VERSION, "n": self.n, "size": self.size, "seed": self.seed}
-        )
-
 
 def open_shapes(location: str | None = None, **options: str) -> ShapesDataset:
     """Factory of ``shapes:n=20000,size=32,seed=0`` (those are the defaults)."""
-    no_location("shapes", location, "shapes:n=1000,size=32,seed=0")
-    opts = Options("shapes", options)
-    n = opts.get_int("n", 20000, min=1)
-    size = opts.get_int("size", 32, min=SIZE_RANGE[0], max=SIZE_RANGE[1])
-    seed = opts.get_int("seed", 0, min=0, max=2**63 - 1)
-    opts.spec()
-    return ShapesDataset(n=n, size=size, seed=seed)
+    return ShapesDataset.open(location, options)
