@@ -8,7 +8,9 @@ A distribution is a module plus a ``NAME-VERSION.dist-info/`` folder holding ``M
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -192,3 +194,29 @@ def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
     from tiny_pipeline import build_tiny_pipeline
 
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-pipeline"))
+
+
+SHAPES_PIPELINE_DATA = "shapes:n=20000,size=32,seed=3"  # 2000 held-out rows: v's mean to ±0.02
+
+
+def run_innx(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m innx ARGS`` in a real process (two threads); it must succeed."""
+    cmd = [sys.executable, "-m", "innx", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="session")
+def shapes_pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``innx fit autoencoder`` (the defaults) on 20 000 shapes, then ``innx extract`` of a
+    randomly initialised smallcnn's pool layer with images; shared by the pipeline tests and
+    analyze's verdict tests."""
+    root = tmp_path_factory.mktemp("shapes")
+    ae, store = root / "ae", root / "acts.h5"
+    fitted = run_innx("fit", "autoencoder", SHAPES_PIPELINE_DATA, "-o", str(ae), "--json")
+    assert json.loads(fitted.stdout)["metrics"]["val_psnr"] >= 24
+    run_innx("extract", SHAPES_PIPELINE_DATA, "--backbone", "smallcnn", "--layer", "pool",
+             "--seed", "1", "--autoencoder", str(ae), "--store-images", "-o", str(store))  # fmt: skip
+    return ae, store

@@ -307,7 +307,7 @@ def semantic(
             help="The noise level at the last step: e stays smooth around the codes, so that it "
             "reads invariance samples (which lie near, not on, them) as it reads the codes.",
         ),
-    ] = 0.2,
+    ] = 0.1,
     preset: Annotated[
         str, typer.Option("--preset", help="Size of e: small (CPU) or paper (12 blocks, 512).")
     ] = "small",

@@ -155,6 +155,8 @@ def fit_autoencoder(
     config = autoencoder_config(fit, dataset)
     started = time.perf_counter()
     part = current_part(fit.device)
+    device = local_device(fit.device)
+    judge = _classifier(fit.classifier, device)  # before the run directory: a bad run writes nothing
     resuming = False
     if part.is_main:
         resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
@@ -162,8 +164,6 @@ def fit_autoencoder(
             out, fit.to_dict(), resuming, ignore=("workers", "checkpoint_every", "classifier")
         )
     resuming = agree(part, resuming)
-    device = local_device(fit.device)
-    judge = _classifier(fit.classifier, device)
     torch.manual_seed(fit.seed)
     model = ConvAutoencoder(config).to(device)
     if device.type == "cpu":  # oneDNN convolutions run ~2x faster in channels-last on the CPU

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from innx.errors import ConfigError
+from innx.errors import ConfigError, InnxError
 from innx.ops.autoencoder import AutoencoderFit, fit_autoencoder, psnr
 from innx.ops.autoencoders import load_autoencoder
 from innx.store.runs import read_run
@@ -54,7 +54,11 @@ def test_the_run_records_the_fit_and_its_held_out_psnr(trained):
     assert not (trained / "resume").exists()
     curve = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
     assert curve[-1]["step"] == 20 and "val_psnr" in curve[-1]
-    assert {"loss", "mse", "kl", "lr"} <= set(curve[0])
+    training = [record for record in curve if "loss" in record]
+    assert training and {"loss", "mse", "kl", "lr"} <= set(training[0])
+    evaluated = [record["step"] for record in curve if "val_psnr" in record]
+    assert evaluated == list(range(2, 21, 2))  # ten held-out evaluations; the best one is kept
+    assert run.manifest["metrics"]["best_step"] in evaluated
 
 
 def test_the_run_loads_through_the_plugin_and_reconstructs(trained):
@@ -144,3 +148,26 @@ def test_folders_of_varying_sizes_need_size(tmp_path):
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ConfigError, match=message):
         AutoencoderFit(DATA, **options)
+
+
+def test_the_default_length_is_epochs_within_a_floor_and_a_cap():
+    fit = AutoencoderFit(DATA)
+    assert fit.total_steps(100) == 3000  # 6 epochs of 100 steps: too few for any dataset
+    assert fit.total_steps(1000) == 6000
+    assert fit.total_steps(10_000) == 30_000  # 60 000 would run for days
+    assert AutoencoderFit(DATA, epochs=2.5).total_steps(100) == 250  # asked for: no floor
+    assert AutoencoderFit(DATA, steps=7).total_steps(100) == 7
+    with pytest.raises(ConfigError, match="either --steps or --epochs"):
+        AutoencoderFit(DATA, steps=7, epochs=1.0)
+
+
+def test_the_classifier_s_agreement_on_reconstructions_is_recorded(tmp_path):
+    from innx.ops.classifier import ClassifierFit, fit_classifier
+
+    fit_classifier(ClassifierFit(DATA, steps=5, batch_size=32), tmp_path / "clf")
+    fit_autoencoder(tiny(steps=4, classifier=str(tmp_path / "clf")), tmp_path / "ae")
+    metrics = read_run(tmp_path / "ae").manifest["metrics"]
+    assert 0.0 <= metrics["val_agreement"] <= 1.0
+    with pytest.raises(InnxError, match="not a classifier"):
+        fit_autoencoder(tiny(steps=2, classifier=str(tmp_path / "ae")), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
