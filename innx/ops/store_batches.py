@@ -101,7 +101,9 @@ class StoreBatches:
     ``in_memory=None`` keeps the rows in memory when the fields' stored bytes for them are at most
     ``cap_bytes``, else streams them: the file is opened lazily in each process (the object pickles
     without it), each block is read as one contiguous slice and the wanted rows picked from it, so
-    rows far apart (every tenth one, say) read ten times the data. Under ``torchrun`` every
+    rows far apart (every tenth one, say) read ten times the data. A streamed batch mixes the rows
+    of one window of blocks, so it is a random sample on a shuffled store (as ``innx extract``
+    writes them) but not on one in a class-sorted dataset's order. Under ``torchrun`` every
     process reads the whole window and keeps its share (``part``) of each batch.
     ``chunk_rows`` defaults to the HDF5 chunk length of the first layer or latents field, at least
     :data:`MIN_CHUNK_ROWS`; a window holds ``window_chunks`` blocks.
