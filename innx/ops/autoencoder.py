@@ -156,7 +156,7 @@ def fit_autoencoder(
     started = time.perf_counter()
     part = current_part(fit.device)
     device = local_device(fit.device)
-    judge = _classifier(fit.classifier, device)  # before the run directory: a bad run writes nothing
+    judge = _classifier(fit.classifier, device)  # first: a bad run leaves no directory
     resuming = False
     if part.is_main:
         resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
