@@ -51,7 +51,7 @@ class LayerMeasure:
             name: list(share_interval(block, draws=options.bootstrap, seed=options.seed))
             for name, block in blocks.items()
         }
-        kept, judged = None, self.reader
+        preserved, judged = None, self.reader
         if self.nets.backbone is not None or judged is not None:
             decoded = codes[:, : options.decode_draws]
             samples = measure.read_decoded(
@@ -59,7 +59,7 @@ class LayerMeasure:
             )
         if self.nets.backbone is not None:
             recon = measure.read_decoded(pipe, run.layer, zbar[:, None], z, self.nets)
-            kept = measure.preservation(z, samples, recon, self.nets)
+            preserved = measure.preservation(z, samples, recon, self.nets)
         found = measure.invariances(
             run.flow, z, zbar, seed=options.seed, batch=batch, device=device
         )
@@ -70,7 +70,7 @@ class LayerMeasure:
             "share": share,
             "share_interval": intervals,
             "variance": variance,
-            "preservation": kept,
+            "preservation": preserved,
             "kept": None
             if judged is None
             else kept_ops.kept(
