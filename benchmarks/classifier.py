@@ -32,8 +32,8 @@ import torch.nn.functional as F
 
 from innx.backbones import build_backbone
 from innx.data.spec import open_dataset
-from innx.ops.classifier import ClassifierFit, split_rows
-from innx.ops.training import LoopConfig
+from innx.ops.fit.classifier import ClassifierFit, split_rows
+from innx.train.loop import LoopConfig
 
 
 def run_innx(n: int, epochs: float, workdir: Path) -> tuple[float, float]:

@@ -1,6 +1,6 @@
 """``innx extract`` side by side with the loops it must keep up with, measured in one run.
 
-1. **Throughput**: images/s of ``innx.ops.extract`` (smallcnn on shapes, layers conv2 + pool + fc,
+1. **Throughput**: images/s of ``innx.ops.extract.extraction`` (smallcnn on shapes, layers conv2 + pool + fc,
    written to an uncompressed store) against a plain loop over the same dataset with the same
    model, batch size, threads and dtype that only computes (no storage). Target: ratio >= 0.95.
 2. **Write speed**: MB/s of the store writer (float32 layer rows in whole-batch writes, flushed)
@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 
 from innx.backbones import build_backbone
 from innx.data.spec import open_dataset
-from innx.ops.extract import ExtractOptions, extract
+from innx.ops.extract.extraction import ExtractOptions, extract
 from innx.store import LayerSpec, StoreLayout, StoreWriter
 
 LAYERS = ("conv2", "pool", "fc")

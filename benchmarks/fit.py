@@ -4,7 +4,7 @@ Issue 5 ("fit autoencoder and fit invariance") asks three things; each part prin
 
 1. **Data path**: training samples/s of the invariance cINN ``t`` (small preset, batch 256) fed
    from an activation store, against the same loop fed from tensors in memory. Contenders, all
-   through the real loop (``innx.ops.training.train`` with ``InvarianceTask``): ``tensors`` (the
+   through the real loop (``innx.train.loop.train`` with ``InvarianceTask``): ``tensors`` (the
    rows preloaded as torch tensors, batches by a seeded permutation per epoch), ``memory``
    (``StoreBatches`` with the store read into memory) and ``streamed`` (``StoreBatches``
    reading contiguous chunks of the file as it goes). The store is synthetic: 20 000 rows,
@@ -45,11 +45,11 @@ from fit_quality import QualitySizes, run_quality
 from torch import Tensor
 
 from innx.flows import InvarianceConfig, InvarianceFlow
-from innx.ops.invariance import InvarianceTask
-from innx.ops.run_dirs import prepare_run_dir
-from innx.ops.store_batches import StoreBatches, split_store_rows
-from innx.ops.training import LoopConfig, train
+from innx.ops.fit.invariance import InvarianceTask
 from innx.store import ActivationStore, LayerSpec, StoreLayout, StoreWriter
+from innx.train.batches import StoreBatches, split_store_rows
+from innx.train.loop import LoopConfig, train
+from innx.train.run_dir import prepare_run_dir
 
 ZBAR = 64
 LAYERS = {"pool": (128,), "fc6": (4096,)}
@@ -60,7 +60,7 @@ VAL_ROWS = 256  # validation rows of a timed run: the loop validates once, at it
 
 class TensorBatches:
     """Batches of rows held as tensors, by a seeded permutation per epoch: the plain contender,
-    with the interface :class:`~innx.ops.invariance.InvarianceTask` uses of ``StoreBatches``."""
+    with the interface :class:`~innx.ops.fit.invariance.InvarianceTask` uses of ``StoreBatches``."""
 
     def __init__(self, tensors: tuple[Tensor, ...], batch_size: int, seed: int) -> None:
         self.tensors = tensors

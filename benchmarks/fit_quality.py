@@ -34,17 +34,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from innx.autoencoders.loader import Autoencoder, load_autoencoder
 from innx.backbones import Preprocessing, load_backbone
 from innx.flows import InvarianceFlow
-from innx.ops.autoencoder import AutoencoderFit, fit_autoencoder, psnr
-from innx.ops.autoencoders import Autoencoder, load_autoencoder
-from innx.ops.classifier import ClassifierFit, fit_classifier, split_rows
-from innx.ops.extract import ExtractOptions, extract
-from innx.ops.invariance import InvarianceFit, fit_invariance
-from innx.ops.models import load_model
-from innx.ops.semantic import SemanticFit, fit_semantic
-from innx.ops.store_batches import StoreBatches, split_store_rows
+from innx.ops.extract.extraction import ExtractOptions, extract
+from innx.ops.fit.autoencoder import AutoencoderFit, fit_autoencoder, psnr
+from innx.ops.fit.classifier import ClassifierFit, fit_classifier, split_rows
+from innx.ops.fit.invariance import InvarianceFit, fit_invariance
+from innx.ops.fit.models import load_model
+from innx.ops.fit.semantic.fit import SemanticFit, fit_semantic
 from innx.store import ActivationStore
+from innx.train.batches import StoreBatches, split_store_rows
 
 LAYER = "logits"
 FACTORS = ("shape", "fg_color", "bg_color")

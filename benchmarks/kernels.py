@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from innx.flows import InvarianceFlow, invariance_nll
 from innx.kernels.dispatch import use_kernels
-from innx.ops.graph_step import WARMUP_STEPS, GraphStep
+from innx.train.graph_step import WARMUP_STEPS, GraphStep
 
 WARMUP_CALLS = WARMUP_STEPS + 2  # eager warm-up steps, the capture, one replay
 COLUMNS = ("eager", "fused", "graph", "bf16", "freia")

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from innx.ops.autoencoder import AutoencoderFit, fit_autoencoder
-from innx.ops.classifier import ClassifierFit, fit_classifier
-from innx.ops.extract import ExtractOptions, extract
-from innx.ops.invariance import InvarianceFit, fit_invariance
-from innx.ops.semantic import SemanticFit, fit_semantic
+from innx.ops.extract.extraction import ExtractOptions, extract
+from innx.ops.fit.autoencoder import AutoencoderFit, fit_autoencoder
+from innx.ops.fit.classifier import ClassifierFit, fit_classifier
+from innx.ops.fit.invariance import InvarianceFit, fit_invariance
+from innx.ops.fit.semantic.fit import SemanticFit, fit_semantic
 
 DATA = "shapes:n=400,size=32,seed=5"
 LAYERS = ("input", "conv2", "pool", "logits")

@@ -99,8 +99,8 @@ def analyze(
 
     Writes OUTPUT/report.json, report.md, PNG figures and a self-contained report.html.
     """
-    from innx.ops.analyze import AnalyzeOptions
-    from innx.ops.analyze import analyze as run_analyze
+    from innx.ops.analyze.analysis import AnalyzeOptions
+    from innx.ops.analyze.analysis import analyze as run_analyze
 
     options = AnalyzeOptions(
         store=str(store),

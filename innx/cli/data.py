@@ -32,7 +32,7 @@ def shapes(
     overwrite: Overwrite = False,
 ) -> None:
     """Write the shapes dataset as an image folder (reopen it with folder:OUT); prints OUT."""
-    from innx.ops.data import write_shapes_folder
+    from innx.ops.data.folders import write_shapes_folder
 
     with step_progress("writing shapes") as update:
         path = write_shapes_folder(
@@ -71,7 +71,7 @@ def info(
     json_output: JsonFlag = False,
 ) -> None:
     """Describe the dataset a spec opens: size, classes, attributes, fingerprint."""
-    from innx.ops.data import describe_dataset
+    from innx.ops.data.folders import describe_dataset
 
     description = describe_dataset(spec)
     typer.echo(json.dumps(description, indent=2) if json_output else _format(description))

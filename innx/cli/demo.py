@@ -10,7 +10,7 @@ import typer
 from innx.cli.progress import log
 
 if TYPE_CHECKING:
-    from innx.ops.demo import Stage
+    from innx.ops.demo.runner import Stage
 
 
 def demo(
@@ -41,7 +41,7 @@ def demo(
     """Run the method on shapes: data, classifier, autoencoder, extract, t per layer, e, render,
     analyze. Stages already complete are skipped, so an interrupted demo resumes; prints the
     report's path."""
-    from innx.ops.demo import run_demo
+    from innx.ops.demo.runner import run_demo
 
     def on_stage(i: int, count: int, stage: Stage, event: str) -> None:
         where = stage.output.name

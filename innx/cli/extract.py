@@ -80,8 +80,8 @@ def extract(
     Under torchrun each process writes its shard beside OUTPUT and the first one joins them
     into OUTPUT as HDF5 virtual datasets.
     """
-    from innx.ops.extract import ExtractOptions
-    from innx.ops.extract import extract as run_extract
+    from innx.ops.extract.extraction import ExtractOptions
+    from innx.ops.extract.extraction import extract as run_extract
 
     backbone_options = parse_options(option)
     if num_classes is not None:

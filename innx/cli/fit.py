@@ -76,7 +76,7 @@ def classifier(
     --weights starts from those weights instead of a random initialisation. The run directory
     then loads with --backbone NAME --weights RUN.
     """
-    from innx.ops.classifier import ClassifierFit, fit_classifier
+    from innx.ops.fit.classifier import ClassifierFit, fit_classifier
 
     fit = ClassifierFit(
         data=data,
@@ -149,7 +149,7 @@ def autoencoder(
     'innx extract --autoencoder RUN'. Its manifest holds the held-out reconstruction PSNR and,
     with --classifier, the classifier's agreement on reconstructions.
     """
-    from innx.ops.autoencoder import AutoencoderFit, fit_autoencoder
+    from innx.ops.fit.autoencoder import AutoencoderFit, fit_autoencoder
 
     fit = AutoencoderFit(
         data=data,
@@ -219,7 +219,7 @@ def invariance(
     Vector layers are embedded by an MLP, feature maps by strided convolutions. The manifest
     records the store's fingerprint, the layer and the held-out NLL in bits per dimension.
     """
-    from innx.ops.invariance import InvarianceFit, fit_invariance
+    from innx.ops.fit.invariance import InvarianceFit, fit_invariance
 
     fit = InvarianceFit(
         store=str(store),
@@ -345,8 +345,8 @@ def semantic(
     --pairs). The manifest records the linear-probe accuracy of each block, the leakage into the
     other blocks and the rate of successful factor swaps.
     """
-    from innx.ops.semantic import SemanticFit, fit_semantic
-    from innx.ops.semantic import estimate_dims as estimate
+    from innx.ops.fit.semantic.fit import SemanticFit, fit_semantic
+    from innx.ops.fit.semantic.fit import estimate_dims as estimate
 
     fit = SemanticFit(
         store=str(store),

@@ -86,7 +86,7 @@ def samples(
 
     Column j uses the same v ~ N(0, T² I) for every input.
     """
-    from innx.ops.render import SamplesRender, render_samples
+    from innx.ops.render.modes import SamplesRender, render_samples
 
     common = _common(store, rows, image, seed, autoencoder, device, internal_batch_size)
     options = SamplesRender(
@@ -124,7 +124,7 @@ def layers(
 
     Row j uses the same seeded v for every layer.
     """
-    from innx.ops.render import LayersRender, render_layers
+    from innx.ops.render.modes import LayersRender, render_layers
 
     common = _common(store, rows, image, seed, autoencoder, device, internal_batch_size)
     options = LayersRender(
@@ -155,7 +155,7 @@ def mix(
 
     The cell is D(t⁻¹(t(E(x_i) | Φ(x_i)) | Φ(x_j))); the diagonal reconstructs the inputs.
     """
-    from innx.ops.render import MixRender, render_mix
+    from innx.ops.render.modes import MixRender, render_mix
 
     common = _common(store, rows, image, 0, autoencoder, device, internal_batch_size)
     options = MixRender(**common, invariance=invariance, layer=layer)
@@ -180,7 +180,7 @@ def swap(
 
     The cell is D(e⁻¹(ẑ)), ẑ being e(E(x_i)) with the block of F taken from e(E(x_j)).
     """
-    from innx.ops.render_semantic import SwapRender, render_swap
+    from innx.ops.render.semantic import SwapRender, render_swap
 
     common = _common(store, rows, image, 0, autoencoder, device, internal_batch_size)
     options = SwapRender(**common, semantic=semantic, factor=factor)
@@ -217,7 +217,7 @@ def interpolate(
     A walk takes two inputs; a traversal moves the factor by ±K standard deviations along the
     direction it varies most over the store. Writes a strip (OUT.png) and a looping GIF (OUT.gif).
     """
-    from innx.ops.render_semantic import InterpolateRender, render_interpolate
+    from innx.ops.render.semantic import InterpolateRender, render_interpolate
 
     common = _common(store, rows, image, 0, autoencoder, device, internal_batch_size)
     options = InterpolateRender(
@@ -258,7 +258,7 @@ def animate(
 
     The loop runs along great circles through --keyframes seeded v, the last back to the first.
     """
-    from innx.ops.render import AnimateRender, render_animate
+    from innx.ops.render.modes import AnimateRender, render_animate
 
     common = _common(store, rows, image, seed, autoencoder, device, internal_batch_size)
     options = AnimateRender(
@@ -282,7 +282,7 @@ def _common(
     device: str,
     batch_size: int,
 ) -> dict[str, Any]:
-    """The options every mode shares, as keyword arguments of :class:`innx.ops.render.Render`."""
+    """The options every mode shares, as keyword arguments of :class:`innx.ops.render.modes.Render`."""
     return {
         "store": store,
         "rows": _parse_rows(rows),

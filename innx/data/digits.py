@@ -35,7 +35,7 @@ both. A stroke is the set of points within half the thickness of its segments (c
 Catmull-Rom splines through the control points, cut into pieces of at most :data:`SEGMENT` glyph
 heights), anti-aliased by 4×4 supersampling with integer coverage counts.
 
-A written folder (:func:`innx.ops.data.write_image_folder`) reopens as ``folder:`` with the same
+A written folder (:func:`innx.ops.data.folders.write_image_folder`) reopens as ``folder:`` with the same
 images, labels and attribute values; its ``digit`` column reads back as a continuous attribute,
 since the category names are numbers (category ``k`` is named ``"k"``, so the values agree).
 """

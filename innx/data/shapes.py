@@ -17,7 +17,7 @@ The position range is ``[max scale, 1 - max scale]`` whatever the scale, so the 
 fully inside the image and position stays independent of scale. Every background colour is far
 from every foreground colour (RGB distance over 120), so the shape is always visible. Category
 names are listed in alphabetical order, so a folder written with class subfolders and category
-names (:func:`innx.ops.data.write_shapes_folder`) reopens with the same indices.
+names (:func:`innx.ops.data.folders.write_shapes_folder`) reopens with the same indices.
 
 Image ``i`` of seed ``s`` depends on ``(s, i)`` only: its factors come from
 ``numpy.random.default_rng([s, i]).random(6)``, whatever batch, worker or ``n`` draws it. The

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from innx.autoencoders.loader import Autoencoder, load_autoencoder
 from innx.backbones import Backbone
 from innx.backbones.registry import load_backbone
 from innx.errors import ConfigError, RunError, StoreError
 from innx.flows import InvarianceFlow, SemanticFlow
-from innx.ops.autoencoders import Autoencoder, load_autoencoder
-from innx.ops.models import load_model
+from innx.ops.fit.models import load_model
 from innx.store import ActivationStore
 from innx.store.runs import read_run
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from innx.autoencoders.conv import AutoencoderConfig, ConvAutoencoder
+from innx.autoencoders.loader import Autoencoder, load_autoencoder
 from innx.errors import ConfigError, RunError, ShapeError
-from innx.ops.autoencoders import Autoencoder, load_autoencoder
 from innx.store.runs import WEIGHTS, write_run
 
 

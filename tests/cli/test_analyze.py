@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from innx.ops.invariance import InvarianceFit, fit_invariance
-from innx.ops.semantic import SemanticFit, fit_semantic
+from innx.ops.fit.invariance import InvarianceFit, fit_invariance
+from innx.ops.fit.semantic.fit import SemanticFit, fit_semantic
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 

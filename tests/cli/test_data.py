@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 from innx.cli.app import build_app
 from innx.data import open_dataset
 from innx.data.shapes import ATTRIBUTES, ShapesDataset
-from innx.ops.data import write_shapes_folder
+from innx.ops.data.folders import write_shapes_folder
 
 
 def invoke(*args: str) -> Result:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from innx.ops.demo_plan import PLANS
+from innx.ops.demo.plan import PLANS
 
 
 def innx(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from innx.ops.checkpoints import POINTER
-from innx.ops.run_dirs import RESUME_DIR
+from innx.train.checkpoints import POINTER
+from innx.train.run_dir import RESUME_DIR
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 

@@ -14,10 +14,10 @@ import torch
 from conftest import SHAPES_PIPELINE_DATA as DATA
 from conftest import run_innx as innx
 
+from innx.autoencoders.loader import load_autoencoder
 from innx.data.shapes import BG_COLORS, FG_COLORS
-from innx.ops.attribute_judge import as_images
-from innx.ops.autoencoders import load_autoencoder
-from innx.ops.models import load_model
+from innx.ops.fit.models import load_model
+from innx.ops.fit.semantic.judge import as_images
 from innx.store import ActivationStore
 
 
@@ -27,7 +27,7 @@ def test_autoencoder_defaults_keep_what_a_classifier_sees(shapes_pipeline, tmp_p
     its prediction on >= 97 % of held-out reconstructions, rounded to uint8 as a saved image."""
     from innx.backbones import load_backbone
     from innx.data.spec import open_dataset
-    from innx.ops.classifier import split_rows
+    from innx.ops.fit.classifier import split_rows
 
     ae, _ = shapes_pipeline
     innx("fit", "classifier", DATA, "-o", str(tmp_path / "clf"))

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from innx.ops.models import load_model
+from innx.ops.fit.models import load_model
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 FACTORS = ["--factor", "a", "--factor", "b", "--factor", "c:bins=4"]

@@ -15,8 +15,8 @@ from PIL import Image
 from typer.testing import CliRunner, Result
 
 from innx.cli.app import build_app
-from innx.ops.extract import ExtractOptions, extract
-from innx.ops.grids import cell_size, grid_size
+from innx.ops.extract.extraction import ExtractOptions, extract
+from innx.ops.render.grids import cell_size, grid_size
 from innx.store import ActivationStore
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

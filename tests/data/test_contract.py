@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from innx.data import CATEGORICAL, ImageDataset, open_dataset
-from innx.ops.data import write_shapes_folder
+from innx.ops.data.folders import write_shapes_folder
 
 SPECS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "shapes": lambda r, t: "shapes:n=12,size=24,seed=2",

@@ -29,7 +29,7 @@ from innx.data.digits import (
 )
 from innx.data.shapes import ShapesDataset
 from innx.errors import ConfigError, ShapeError
-from innx.ops.data import write_image_folder
+from innx.ops.data.folders import write_image_folder
 
 _FG = np.array(list(FG_COLORS.values()), dtype=np.float64)
 _BG = np.array(list(BG_COLORS.values()), dtype=np.float64)

@@ -1,0 +1,435 @@
+"""The one training loop of every ``innx fit`` command: steps, checkpoints, resume, DDP, a NaN guard.
+
+A fit command describes its model as a :class:`Task` (batches, loss, evaluation) and hands it to
+:func:`train`. The loop owns everything else:
+
+- **Deterministic steps.** Step ``s`` trains on ``task.batches(s, ...)``, which must depend only
+  on the seed and ``s`` (not on what ran before), so a resumed run sees the same batches.
+- **Checkpoints** every ``checkpoint_every`` steps into ``RUN/resume/`` (see
+  :mod:`innx.train.checkpoints`): weights, optimiser, schedule, RNG states, step, the unfinished
+  metrics window; a kill -9 at any moment leaves the previous checkpoint intact and verifiable.
+- **Resume** loads the checkpoint, truncates ``metrics.jsonl`` to it, and continues; on the CPU
+  it ends at the same weights as an uninterrupted run, bit for bit.
+- **Several processes.** Under ``torchrun`` the model is wrapped in DistributedDataParallel
+  (gloo on the CPU, NCCL on CUDA); each process trains on its share of every global batch
+  (:meth:`~innx.train.distributed.Part.share`), gradients are averaged, and only rank 0 writes.
+- **NaN guard.** A non-finite loss stops the run with :class:`~innx.errors.RunError`, keeping the
+  last good checkpoint.
+- **Best weights.** With ``keep_best`` naming a validation metric, every evaluation that improves
+  it copies the weights; the run ends on the best evaluated weights (not the last), and reports
+  their step (``best_step``) and validation metrics. The copy travels in every checkpoint, so a
+  resumed run ends on the same best weights, bit for bit.
+- **Precision.** ``bf16`` runs the task's forward pass under autocast; weights stay float32.
+- **CUDA graphs.** ``cuda_graph`` replays the whole step from one graph
+  (:mod:`innx.train.graph_step`); one process, CUDA only, and the task's metrics must be tensors.
+
+The run directory's lifecycle is :mod:`innx.train.run_dir`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from innx.errors import ConfigError, RunError, first_line
+from innx.train.checkpoints import load_checkpoint, save_checkpoint
+from innx.train.distributed import Part, current_part, local_device
+from innx.train.graph_step import GraphStep, portable_state, require_cuda
+from innx.train.run_dir import RESUME_DIR
+
+METRICS = "metrics.jsonl"
+SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("fp32", "bf16")
+
+Progress = Callable[[int, int, dict[str, float]], None]
+"""``progress(step, total_steps, latest_metrics)``, called after every step (on rank 0)."""
+
+GradientHook = Callable[[int, nn.Module], None]
+"""``hook(step, model)``, called when gradients are ready (averaged over processes), before
+clipping and the optimiser step: for monitoring and tests."""
+
+
+class Task(Protocol):
+    """What a fit command gives the loop.
+
+    A task may also define ``warm_start()``: data-dependent initialisation (ActNorm) run once,
+    in training mode, before a fresh run starts; it must do the same on every process.
+    """
+
+    model: nn.Module
+
+    def batches(self, start: int, stop: int) -> Iterator[Any]:
+        """This process's batches of steps ``start … stop-1``, in order; each depends only on the
+        seed and its step number."""
+        ...
+
+    def loss(
+        self, model: nn.Module, batch: Any
+    ) -> tuple[torch.Tensor, Mapping[str, float | torch.Tensor]]:
+        """The scalar loss of a batch through ``model`` (``self.model`` or its DDP wrapper: use
+        the one given), and metrics to log (averaged over processes and the logging window;
+        scalar tensors avoid a host sync, and ``cuda_graph`` needs them)."""
+        ...
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation metrics of ``self.model`` (the loop sets eval mode; rank 0 only)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How to train: steps, Adam, the learning-rate schedule, precision, logging and saving."""
+
+    steps: int
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup: int = 0
+    grad_clip: float | None = None
+    seed: int = 0
+    log_every: int = 20
+    eval_every: int = 0  # 0: evaluate at the end only
+    checkpoint_every: int = 100
+    device: str = "cpu"
+    precision: str = "fp32"
+    cuda_graph: bool = False
+    keep_best: str | None = None  # a validation metric (``val_nll``): end on its best weights
+    best_higher: bool = False  # whether a higher ``keep_best`` is better
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ConfigError(f"training needs at least one step, got {self.steps}")
+        if not self.lr > 0:
+            raise ConfigError(f"the learning rate must be positive, got {self.lr}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.checkpoint_every < 1 or self.log_every < 1 or self.eval_every < 0:
+            raise ConfigError("checkpoint and log intervals must be positive")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"--grad-clip must be positive, got {self.grad_clip}")
+        if self.cuda_graph:
+            require_cuda(torch.device(self.device))
+
+    def lr_factor(self, step: int) -> float:
+        """Learning-rate multiplier at ``step``: linear warm-up, then constant or cosine to 0."""
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        if self.schedule == "constant":
+            return 1.0
+        progress = (step - self.warmup) / max(1, self.steps - self.warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+@dataclass
+class LoopResult:
+    """What :func:`train` did: the final metrics and where it started."""
+
+    steps: int
+    metrics: dict[str, float]
+    resumed_from: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_step: int | None = None  # the step whose weights the model ends on (``keep_best``)
+
+
+def train(
+    task: Task,
+    config: LoopConfig,
+    out: Path,
+    *,
+    resume: bool = False,
+    progress: Progress | None = None,
+    on_gradients: GradientHook | None = None,
+) -> LoopResult:
+    """Train ``task.model`` for ``config.steps`` Adam steps; see the module docstring."""
+    part = current_part(config.device)
+    module = task.model
+    optimizer = torch.optim.Adam(
+        module.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, config.lr_factor)
+    metrics_path = out / METRICS
+    start, window, resumed_from = 0, _Window(), None
+    best = _Best(config.keep_best, config.best_higher)
+    torch.manual_seed(config.seed)
+    module.train()
+    if resume:
+        state = load_checkpoint(out / RESUME_DIR)
+        start, window = _restore(state, module, optimizer, schedule)
+        best.restore(state.get("best"))
+        resumed_from = start
+        if part.is_main:
+            _truncate_metrics(metrics_path, start)
+    else:
+        warm_start = getattr(task, "warm_start", None)
+        if callable(warm_start):
+            warm_start()
+        if part.is_main:
+            metrics_path.write_text("")
+            _checkpoint(out, module, optimizer, schedule, 0, window, best)
+    model = _wrap(module, config.device) if part.distributed else module
+    history: list[dict[str, float]] = []
+    latest: dict[str, float] = {}
+    autocast = _autocast(config)
+    graph = _graph_step(task, optimizer, config, part, on_gradients, autocast)
+    for step, batch in enumerate(task.batches(start, config.steps), start=start):
+        if graph is not None:  # the whole step, optimiser included, replayed from the graph
+            values = _gather(graph(batch), part)
+            _check_finite(values["loss"], step, config, out)
+        else:
+            with autocast():
+                loss, info = task.loss(model, batch)
+            values = _gather({"loss": loss.detach(), **info}, part)
+            _check_finite(values["loss"], step, config, out)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            if on_gradients is not None:
+                on_gradients(step, module)
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
+            optimizer.step()
+        schedule.step()
+        window.add(values)
+        done = step + 1
+        if done % config.log_every == 0 or done == config.steps:
+            latest = {**window.mean(), "lr": float(optimizer.param_groups[0]["lr"])}
+            _append(metrics_path, {"step": done, **latest}, history, part)
+            window = _Window()
+        if part.is_main:
+            if (config.eval_every and done % config.eval_every == 0) or done == config.steps:
+                validation = _evaluate(task)
+                latest = {**latest, **validation}
+                _append(metrics_path, {"step": done, **validation}, history, part)
+                best.offer(done, validation, module)
+            if done % config.checkpoint_every == 0 and done < config.steps:
+                _checkpoint(out, module, optimizer, schedule, done, window, best)
+            if progress is not None:
+                progress(done, config.steps, latest)
+    module.eval()
+    if part.is_main and best.step is not None:  # only rank 0 evaluates, and only it saves
+        latest = {**latest, **best.end_on_best(module), "best_step": float(best.step)}
+    if part.distributed:  # validation ran on rank 0; every process returns its metrics
+        box = [latest]
+        torch.distributed.broadcast_object_list(box, src=0)
+        latest = box[0]
+    best_step = int(latest["best_step"]) if "best_step" in latest else None
+    return LoopResult(config.steps, latest, resumed_from, history, best_step)
+
+
+class _Best:
+    """The weights of the best evaluation so far of metric ``name`` (``None``: keep none)."""
+
+    def __init__(self, name: str | None, higher: bool) -> None:
+        self.name, self.higher = name, higher
+        self.step: int | None = None
+        self.score = math.nan
+        self.state: dict[str, torch.Tensor] = {}
+        self.metrics: dict[str, float] = {}
+
+    def offer(self, step: int, validation: dict[str, float], module: nn.Module) -> None:
+        """Keep ``module``'s weights when ``validation`` beats the best so far (ties keep the
+        earlier step; a missing or non-finite value never wins)."""
+        if self.name is None:
+            return
+        score = validation.get(self.name, math.nan)
+        if not math.isfinite(score):
+            return
+        better = score > self.score if self.higher else score < self.score
+        if self.step is None or better:
+            self.step, self.score, self.metrics = step, score, dict(validation)
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def end_on_best(self, module: nn.Module) -> dict[str, float]:
+        """Load the best weights into ``module``; return that evaluation's metrics."""
+        module.load_state_dict(self.state)
+        return self.metrics
+
+    def saved(self) -> dict[str, Any] | None:
+        if self.step is None:
+            return None
+        return {
+            "step": self.step,
+            "score": self.score,
+            "state": self.state,
+            "metrics": self.metrics,
+        }
+
+    def restore(self, saved: dict[str, Any] | None) -> None:
+        if saved is None or self.name is None:
+            return
+        self.step, self.score = int(saved["step"]), float(saved["score"])
+        self.state, self.metrics = dict(saved["state"]), dict(saved["metrics"])
+
+
+def _check_finite(loss: float, step: int, config: LoopConfig, out: Path) -> None:
+    if not math.isfinite(loss):
+        raise RunError(_non_finite(loss, step, config, out))
+
+
+def _non_finite(loss: float, step: int, config: LoopConfig, out: Path) -> str:
+    if step == 0:  # before any update, the data (or the initialisation) is to blame, not --lr
+        return (
+            f"the loss became {loss} at step 0, before any update: the training data probably "
+            "holds NaN or infinite values; check and rebuild it"
+        )
+    return (
+        f"the loss became {loss} at step {step}; training stopped. The last good checkpoint is "
+        f"kept in {out / RESUME_DIR}: lower --lr (now {config.lr}) and run again, or --resume "
+        "to retry from it"
+    )
+
+
+def _wrap(module: nn.Module, device: str) -> nn.Module:
+    """``module`` in DistributedDataParallel (its gradient hooks average over processes)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    target = local_device(device)
+    return DistributedDataParallel(module, device_ids=[target] if target.type == "cuda" else None)
+
+
+def _autocast(config: LoopConfig) -> Callable[[], Any]:
+    if config.precision == "fp32":
+        return nullcontext
+    device_type = torch.device(config.device).type
+    cache = not config.cuda_graph  # capture forbids autocast's cache of cast weights
+    return lambda: torch.autocast(
+        device_type=device_type, dtype=torch.bfloat16, cache_enabled=cache
+    )
+
+
+def _graph_step(
+    task: Task,
+    optimizer: torch.optim.Optimizer,
+    config: LoopConfig,
+    part: Part,
+    on_gradients: GradientHook | None,
+    autocast: Callable[[], Any],
+) -> GraphStep | None:
+    if not config.cuda_graph:
+        return None
+    if part.distributed:
+        raise ConfigError("--cuda-graph runs in one process; drop it under torchrun")
+    if on_gradients is not None:
+        raise ConfigError("a gradient hook needs eager steps; drop --cuda-graph")
+    return GraphStep(
+        task.loss, task.model, optimizer, grad_clip=config.grad_clip, autocast=autocast,
+        device=local_device(config.device),
+    )  # fmt: skip
+
+
+def _gather(values: dict[str, Any], part: Part) -> dict[str, float]:
+    """The step's loss and metrics as floats, averaged over processes (one all-reduce), so that
+    every process sees the same loss and the NaN guard stops them together."""
+    if not part.distributed:
+        if all(isinstance(v, torch.Tensor) for v in values.values()):  # one copy to the host
+            stacked = torch.stack([v.float() for v in values.values()])
+            return dict(zip(values, stacked.tolist(), strict=True))
+        return {k: float(v) for k, v in values.items()}
+    loss = values["loss"]
+    stacked = torch.tensor([float(v) for v in values.values()], device=loss.device)
+    torch.distributed.all_reduce(stacked)
+    return dict(zip(values, (stacked / part.world).tolist(), strict=True))
+
+
+def _evaluate(task: Task) -> dict[str, float]:
+    task.model.eval()
+    try:
+        with torch.no_grad():
+            return {f"val_{k}": float(v) for k, v in task.evaluate().items()}
+    finally:
+        task.model.train()
+
+
+class _Window:
+    """Sums of the metrics logged since the last log line."""
+
+    def __init__(self, sums: dict[str, float] | None = None, count: int = 0) -> None:
+        self.sums = dict(sums or {})
+        self.count = count
+
+    def add(self, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+        self.count += 1
+
+    def mean(self) -> dict[str, float]:
+        return {k: v / max(1, self.count) for k, v in self.sums.items()}
+
+
+def _append(
+    path: Path, record: dict[str, float], history: list[dict[str, float]], part: Part
+) -> None:
+    history.append(record)
+    if part.is_main:
+        with open(path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep the metrics lines of steps ``<= step``: what the checkpoint had seen."""
+    if not path.is_file():
+        path.write_text("")
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            break  # a line cut by the kill; everything after it is newer anyway
+        if record.get("step", 0) <= step:
+            kept.append(line)
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def _checkpoint(
+    out: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    step: int,
+    window: _Window,
+    best: _Best,
+) -> None:
+    state = {
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": portable_state(optimizer.state_dict()),
+        "schedule": schedule.state_dict(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "window": {"sums": window.sums, "count": window.count},
+        "best": best.saved(),
+    }
+    save_checkpoint(out / RESUME_DIR, state, step)
+
+
+def _restore(
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+) -> tuple[int, _Window]:
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        window = _Window(state["window"]["sums"], state["window"]["count"])
+        return int(state["step"]), window
+    except Exception as err:  # any mismatch means the same thing to the user
+        raise RunError(
+            f"cannot resume: the checkpoint in {RESUME_DIR}/ does not fit this model "
+            f"({first_line(err)}); run with --overwrite to start over"
+        ) from err
