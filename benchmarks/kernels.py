@@ -38,8 +38,7 @@ import torch
 from flows import Case, build_freia, build_innx, coupling_macs, freia_width
 from torch import Tensor, nn
 
-from innx.flows import InvarianceFlow, invariance_nll
-from innx.kernels.dispatch import use_kernels
+from innx.flows import InvarianceFlow, invariance_nll, use_kernels
 from innx.train.graph_step import WARMUP_STEPS, GraphStep
 
 WARMUP_CALLS = WARMUP_STEPS + 2  # eager warm-up steps, the capture, one replay
@@ -80,13 +79,13 @@ def adam(parameters: Sequence[nn.Parameter]) -> torch.optim.Optimizer:
 def eager_step(model: nn.Module, loss: Callable[[], Tensor], kernels: str) -> Callable[[], None]:
     parameters = list(model.parameters())
     optimizer = adam(parameters)
+    use_kernels(model, kernels)  # FrEIA's stack has no innx blocks: nothing to choose there
 
     def step() -> None:
-        with use_kernels(kernels):
-            optimizer.zero_grad(set_to_none=True)
-            loss().backward()
-            nn.utils.clip_grad_norm_(parameters, 10.0)
-            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss().backward()
+        nn.utils.clip_grad_norm_(parameters, 10.0)
+        optimizer.step()
 
     return step
 
@@ -102,9 +101,10 @@ def graph_step(t: InvarianceFlow, batch: tuple[Tensor, Tensor], bf16: bool) -> C
         device=device,
     )  # fmt: skip
 
+    use_kernels(t, "auto")
+
     def step() -> None:
-        with use_kernels("auto"):
-            run(batch)
+        run(batch)
 
     return step
 

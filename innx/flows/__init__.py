@@ -7,7 +7,7 @@ Every block follows one contract (see :mod:`innx.flows.base`):
 
 from innx.flows.activation import InvLeakyReLU
 from innx.flows.actnorm import ActNorm
-from innx.flows.base import InvertibleModule
+from innx.flows.base import InvertibleModule, use_kernels
 from innx.flows.coupling import AffineCoupling
 from innx.flows.embedders import SpatialEmbedder, VectorEmbedder, make_embedder
 from innx.flows.invariance import INVARIANCE_PRESETS, InvarianceConfig, InvarianceFlow
@@ -61,4 +61,5 @@ __all__ = [
     "make_embedder",
     "semantic_pair_nll",
     "standard_normal_nll",
+    "use_kernels",
 ]

@@ -45,11 +45,11 @@ class ActNorm(InvertibleModule):
     def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if self.training and not capturing() and not bool(self.initialized):
             self.initialize(x)
-        y = dispatch.actnorm_forward(x, self.loc, self.log_scale)  # fused on CUDA
+        y = dispatch.actnorm_forward(x, self.loc, self.log_scale, self.kernels)  # fused on CUDA
         return y, self.log_scale.sum().expand(x.shape[0])
 
     def inverse(self, y: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        x = dispatch.actnorm_inverse(y, self.loc, self.log_scale)
+        x = dispatch.actnorm_inverse(y, self.loc, self.log_scale, self.kernels)
         return x, -self.log_scale.sum().expand(y.shape[0])
 
     def extra_repr(self) -> str:

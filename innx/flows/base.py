@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from innx.errors import ShapeError
+from innx.kernels.dispatch import check_kernels
 
 
 class InvertibleModule(nn.Module):
@@ -26,12 +27,21 @@ class InvertibleModule(nn.Module):
 
     dim: int
     cond_dim: int = 0
+    kernels: str = "auto"  # the elementwise work: innx.kernels.dispatch (set by use_kernels)
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
     def inverse(self, y: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
+
+
+def use_kernels(model: nn.Module, name: str) -> None:
+    """Run every block of ``model`` with the kernels ``name`` (``auto``, ``torch``, ``triton``)."""
+    check_kernels(name)
+    for module in model.modules():
+        if isinstance(module, InvertibleModule):
+            module.kernels = name
 
 
 def capturing() -> bool:

@@ -79,9 +79,13 @@ class AffineCoupling(InvertibleModule):
         x1, x2 = x[:, : self.split_at], x[:, self.split_at :]
         # the elementwise step (bound, exp, affine, log-det) runs fused on CUDA: innx.kernels
         raw2, t2 = self._raw_shift(self.net1, x1, c)
-        x2, logdet2 = dispatch.affine_forward(x2, raw2, t2, self.clamp, self.scale_bound)
+        x2, logdet2 = dispatch.affine_forward(
+            x2, raw2, t2, self.clamp, self.scale_bound, self.kernels
+        )
         raw1, t1 = self._raw_shift(self.net2, x2, c)
-        x1, logdet1 = dispatch.affine_forward(x1, raw1, t1, self.clamp, self.scale_bound)
+        x1, logdet1 = dispatch.affine_forward(
+            x1, raw1, t1, self.clamp, self.scale_bound, self.kernels
+        )
         return torch.cat([x1, x2], dim=1), logdet1 + logdet2
 
     def inverse(self, y: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -90,9 +94,13 @@ class AffineCoupling(InvertibleModule):
         y = y.to(_precise(y))
         y1, y2 = y[:, : self.split_at], y[:, self.split_at :]
         raw1, t1 = self._raw_shift(self.net2, y2, c)
-        x1, logdet1 = dispatch.affine_inverse(y1, raw1, t1, self.clamp, self.scale_bound)
+        x1, logdet1 = dispatch.affine_inverse(
+            y1, raw1, t1, self.clamp, self.scale_bound, self.kernels
+        )
         raw2, t2 = self._raw_shift(self.net1, x1, c)
-        x2, logdet2 = dispatch.affine_inverse(y2, raw2, t2, self.clamp, self.scale_bound)
+        x2, logdet2 = dispatch.affine_inverse(
+            y2, raw2, t2, self.clamp, self.scale_bound, self.kernels
+        )
         return torch.cat([x1, x2], dim=1), logdet1 + logdet2
 
     def extra_repr(self) -> str:

@@ -7,14 +7,14 @@ cannot tell apart from the one that produced ``z``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from innx.errors import ConfigError
-from innx.flows.base import check_finite, check_input
+from innx.flows.base import check_finite, check_input, use_kernels
 from innx.flows.coupling import Clamp
 from innx.flows.embedders import check_condition_shape, make_embedder
 from innx.flows.stack import flow_stack
@@ -44,6 +44,7 @@ class InvarianceConfig:
     activation: bool = True
     clamp: Clamp = "tanh"
     seed: int = 0
+    kernels: str = "auto"  # the blocks' elementwise work (innx.kernels.dispatch): part of the model
 
     def __post_init__(self) -> None:
         # JSON and callers may give a list; one canonical form keeps configs comparable
@@ -106,6 +107,14 @@ class InvarianceFlow(nn.Module):
         )
         #: Check inputs for NaN/inf on every call (one reduction each); turn off in hot loops.
         self.check_finite = True
+        use_kernels(self, config.kernels)
+
+    def with_kernels(self, name: str) -> InvarianceFlow:
+        """Run with the kernels ``name`` (``auto``, ``torch``, ``triton``) from now on; the config
+        records the choice, so a saved run keeps it."""
+        use_kernels(self, name)
+        self.config = replace(self.config, kernels=name)
+        return self
 
     def embed(self, z: Tensor) -> Tensor:
         """The condition vector ``c`` (batch, embed_dim) for a layer representation ``z``."""

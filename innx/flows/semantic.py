@@ -7,14 +7,14 @@ block comes to hold one concept, so concepts can be read off, swapped and walked
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from innx.errors import ConfigError, ShapeError
-from innx.flows.base import check_finite, check_input
+from innx.flows.base import check_finite, check_input, use_kernels
 from innx.flows.coupling import Clamp
 from innx.flows.stack import flow_stack
 
@@ -44,6 +44,7 @@ class SemanticConfig:
     activation: bool = True
     clamp: Clamp = "tanh"
     seed: int = 0
+    kernels: str = "auto"  # the blocks' elementwise work (innx.kernels.dispatch): part of the model
 
     def __post_init__(self) -> None:
         if not self.factors:
@@ -116,6 +117,14 @@ class SemanticFlow(nn.Module):
             seed=config.seed,
         )
         self.check_finite = True
+        use_kernels(self, config.kernels)
+
+    def with_kernels(self, name: str) -> SemanticFlow:
+        """Run with the kernels ``name`` (``auto``, ``torch``, ``triton``) from now on; the config
+        records the choice, so a saved run keeps it."""
+        use_kernels(self, name)
+        self.config = replace(self.config, kernels=name)
+        return self
 
     @property
     def factor_names(self) -> list[str]:

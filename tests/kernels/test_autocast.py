@@ -7,12 +7,12 @@ import torch
 from flows.blocks import randomize
 
 from innx.flows import InvarianceConfig, InvarianceFlow, invariance_nll
-from innx.kernels.dispatch import use_kernels
 
 
 def loss_and_grads(t: InvarianceFlow, kernels: str, zbar, z) -> tuple[torch.Tensor, list]:
     t.zero_grad()
-    with use_kernels(kernels), torch.autocast(zbar.device.type, dtype=torch.bfloat16):
+    t.with_kernels(kernels)
+    with torch.autocast(zbar.device.type, dtype=torch.bfloat16):
         v, logdet = t(zbar, z)
     assert logdet.dtype == torch.float32
     loss = invariance_nll(v, logdet)

@@ -14,7 +14,6 @@ from innx.kernels.dispatch import (
     actnorm_inverse,
     affine_forward,
     affine_inverse,
-    use_kernels,
 )
 
 SIZES = [(1, 1), (3, 5), (37, 75), (130, 129)]  # one element, under a tile, several tiles of each
@@ -45,8 +44,7 @@ def test_affine_step_matches_the_reference_in_values_and_gradients(
     )
     fused_in = [t.clone().requires_grad_() for t in inputs(n, d, seed=n * d, device=device)]
     plain_in = [t.clone().requires_grad_() for t in fused_in]
-    with use_kernels("triton"):
-        out, logdet = fused_fn(*fused_in, clamp, bound)
+    out, logdet = fused_fn(*fused_in, clamp, bound, kernels="triton")
     expected, expected_logdet = reference_fn(*plain_in, clamp, bound)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(logdet, expected_logdet, rtol=1e-5, atol=1e-5)
@@ -64,9 +62,8 @@ def test_affine_step_matches_the_reference_in_values_and_gradients(
 @pytest.mark.parametrize("clamp", CLAMPS)
 def test_the_fused_inverse_undoes_the_fused_step(clamp, device):
     x, raw, shift = inputs(64, 33, seed=1, device=device)
-    with use_kernels("triton"):
-        y, logdet = affine_forward(x, raw, shift, clamp)
-        back, logdet_back = affine_inverse(y, raw, shift, clamp)
+    y, logdet = affine_forward(x, raw, shift, clamp, kernels="triton")
+    back, logdet_back = affine_inverse(y, raw, shift, clamp, kernels="triton")
     torch.testing.assert_close(back, x, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(logdet_back, -logdet)
 
@@ -83,8 +80,7 @@ def test_actnorm_matches_the_reference_in_values_and_gradients(n, d, inverse, de
         if inverse
         else (actnorm_forward, reference.actnorm_forward)
     )
-    with use_kernels("triton"):
-        out = fused_fn(x, loc, log_scale)
+    out = fused_fn(x, loc, log_scale, kernels="triton")
     expected = reference_fn(x, loc, log_scale)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     grad = torch.randn_like(out)
@@ -97,8 +93,7 @@ def test_actnorm_matches_the_reference_in_values_and_gradients(n, d, inverse, de
 @pytest.mark.parametrize("clamp", CLAMPS)
 def test_half_precision_inputs_compute_in_float32(clamp, device):
     x, raw, shift = (t.to(torch.bfloat16) for t in inputs(40, 24, seed=3, device=device))
-    with use_kernels("triton"):
-        out, logdet = affine_forward(x, raw, shift, clamp)
+    out, logdet = affine_forward(x, raw, shift, clamp, kernels="triton")
     expected, expected_logdet = reference.affine_forward(
         *(t.float() for t in (x, raw, shift)), clamp, 1.0
     )
@@ -120,11 +115,12 @@ def test_flows_give_the_same_values_and_gradients_through_either_path(clamp, dev
     t(zbar, z)  # initialise ActNorm from data
     results = []
     for kernels in ("torch", "triton"):
-        with use_kernels(kernels):
-            v, logdet = t(zbar, z)
-            back = t.inverse(v, z)
-            loss = 0.5 * v.pow(2).sum() - logdet.sum()
-            grads = torch.autograd.grad(loss, list(t.parameters()))
+        t.with_kernels(kernels)
+        assert t.config.kernels == kernels
+        v, logdet = t(zbar, z)
+        back = t.inverse(v, z)
+        loss = 0.5 * v.pow(2).sum() - logdet.sum()
+        grads = torch.autograd.grad(loss, list(t.parameters()))
         results.append((v, logdet, back, grads))
     (v0, l0, b0, g0), (v1, l1, b1, g1) = results
     torch.testing.assert_close(v1, v0, rtol=1e-5, atol=1e-5)

@@ -34,6 +34,17 @@ def test_semantic_flow_round_trip(tmp_path) -> None:
     assert torch.equal(e(zbar)[0], loaded(zbar)[0])
 
 
+def test_the_kernel_choice_travels_with_the_run_and_can_be_overridden(tmp_path) -> None:
+    config = SemanticConfig.preset("small", 8, {"shape": 3}, n_blocks=2, kernels="torch")
+    save_model(SemanticFlow(config), tmp_path / "sem")
+    recorded = load_model(tmp_path / "sem")
+    assert recorded.config.kernels == "torch"
+    assert {m.kernels for m in recorded.modules() if hasattr(m, "kernels")} == {"torch"}
+    chosen = load_model(tmp_path / "sem", kernels="auto")
+    assert chosen.config.kernels == "auto"
+    assert {m.kernels for m in chosen.modules() if hasattr(m, "kernels")} == {"auto"}
+
+
 def test_trained_actnorm_is_not_reinitialised_after_loading(tmp_path) -> None:
     t = InvarianceFlow(InvarianceConfig.preset("small", 4, (3,), n_blocks=1, width=8)).train()
     t(torch.randn(64, 4) * 5 + 2, torch.randn(64, 3))  # data-dependent init happens here
