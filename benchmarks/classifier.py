@@ -32,8 +32,9 @@ import torch.nn.functional as F
 
 from innx.backbones import build_backbone
 from innx.data.spec import open_dataset
-from innx.ops.fit.classifier import ClassifierFit, split_rows
+from innx.ops.fit.classifier import ClassifierFit
 from innx.train.loop import LoopConfig
+from innx.train.split import split_rows
 
 
 def run_innx(n: int, epochs: float, workdir: Path) -> tuple[float, float]:

@@ -47,9 +47,10 @@ from torch import Tensor
 from innx.flows import InvarianceConfig, InvarianceFlow
 from innx.ops.fit.invariance import InvarianceTask
 from innx.store import ActivationStore, LayerSpec, StoreLayout, StoreWriter
-from innx.train.batches import StoreBatches, split_store_rows
+from innx.train.batches import StoreBatches
 from innx.train.loop import LoopConfig, train
 from innx.train.run_dir import prepare_run_dir
+from innx.train.split import split_store_rows
 
 ZBAR = 64
 LAYERS = {"pool": (128,), "fc6": (4096,)}

@@ -39,12 +39,13 @@ from innx.backbones import Preprocessing, load_backbone
 from innx.flows import InvarianceFlow
 from innx.ops.extract.extraction import ExtractOptions, extract
 from innx.ops.fit.autoencoder import AutoencoderFit, fit_autoencoder, psnr
-from innx.ops.fit.classifier import ClassifierFit, fit_classifier, split_rows
+from innx.ops.fit.classifier import ClassifierFit, fit_classifier
 from innx.ops.fit.invariance import InvarianceFit, fit_invariance
 from innx.ops.fit.models import load_model
 from innx.ops.fit.semantic.fit import SemanticFit, fit_semantic
 from innx.store import ActivationStore
-from innx.train.batches import StoreBatches, split_store_rows
+from innx.train.batches import StoreBatches
+from innx.train.split import split_rows, split_store_rows
 
 LAYER = "logits"
 FACTORS = ("shape", "fg_color", "bg_color")

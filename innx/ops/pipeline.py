@@ -25,9 +25,10 @@ from innx.backbones import Backbone
 from innx.backbones.registry import load_backbone
 from innx.errors import ConfigError, RunError, StoreError
 from innx.flows import InvarianceFlow, SemanticFlow
-from innx.ops.fit.models import load_model
+from innx.kernels.dispatch import check_kernels
+from innx.ops.fit.models import model_of_run
 from innx.store import ActivationStore
-from innx.store.runs import read_run
+from innx.store.runs import RunFiles, RunInputs, StoreInput, read_run
 
 BATCH = 256
 """Default rows per forward pass of the backbone, autoencoder and flows (``--internal-batch-size``)."""
@@ -50,18 +51,33 @@ class Inputs:
 
 @dataclass(frozen=True)
 class InvarianceRun:
-    """A loaded ``t`` and the layer it was fitted on."""
+    """A loaded ``t``, the layer it was fitted on, and what its manifest records: the fit's
+    ``inputs`` and final ``metrics``."""
 
     path: Path
     flow: InvarianceFlow
     layer: str
+    inputs: RunInputs
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SemanticRun:
+    """A loaded ``e`` and what its manifest records: the fit's ``inputs`` and final ``metrics``
+    (the probes, leakage and swaps of its factors)."""
+
+    path: Path
+    flow: SemanticFlow
+    inputs: RunInputs
+    metrics: dict[str, Any]
 
 
 class Pipeline:
     """An activation store and the parts fitted on it, loaded on first use.
 
     ``autoencoder`` overrides the run named by the store's latents; ``batch_size`` bounds the rows
-    of every forward pass.
+    of every forward pass; ``kernels`` (``auto``, ``torch``, ``triton``) overrides the kernels each
+    ``t`` and ``e`` recorded in its config (``None``: as recorded).
     """
 
     def __init__(
@@ -71,9 +87,11 @@ class Pipeline:
         autoencoder: str | Path | None = None,
         device: str | torch.device = "cpu",
         batch_size: int = BATCH,
+        kernels: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"--internal-batch-size must be at least 1, got {batch_size}")
+        self.kernels = None if kernels is None else check_kernels(kernels)
         self.store = ActivationStore(store)
         self.device = torch.device(device)
         self.batch_size = batch_size
@@ -104,23 +122,23 @@ class Pipeline:
     def fingerprint(self) -> str:
         return self.store.fingerprint()
 
-    def _check_store(self, run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-        recorded = manifest.get("store") or {}
-        if recorded.get("fingerprint") != self.fingerprint:
-            where = recorded.get("path", "an unrecorded store")
+    def _check_store(self, run: RunFiles) -> StoreInput:
+        recorded = run.inputs.store
+        if recorded is None or recorded.fingerprint != self.fingerprint:
+            where = "an unrecorded store" if recorded is None else recorded.path
             raise RunError(
-                f"{run_dir} was fitted on another store ({where}), not {self.store.path}; "
+                f"{run.path} was fitted on another store ({where}), not {self.store.path}; "
                 "pass the store it was fitted on, or fit it on this one"
             )
-        return dict(recorded)
+        return recorded
 
     def invariance(self, run_dir: str | Path, layer: str | None = None) -> InvarianceRun:
         """The ``t`` of ``run_dir``; refuses a run fitted on another store, or on another layer
         than ``layer`` when one is given."""
         path = Path(run_dir)
-        flow = load_model(path, "invariance")
-        recorded = self._check_store(path, read_run(path).manifest)
-        fitted = str(recorded.get("layer"))
+        run = read_run(path)
+        flow = model_of_run(run, "invariance", kernels=self.kernels)
+        fitted = str(self._check_store(run).layer)
         if layer is not None and fitted != layer:
             raise RunError(
                 f"{path} was fitted on layer {fitted}, not {layer}; pass the run of layer {layer}"
@@ -131,16 +149,21 @@ class Pipeline:
                 f"(its layers: {', '.join(self.store.layer_names)})"
             )
         assert isinstance(flow, InvarianceFlow)
-        return InvarianceRun(path, flow.to(self.device), fitted)
+        return InvarianceRun(path, flow.to(self.device), fitted, run.inputs, run.metrics)
 
     def semantic(self, run_dir: str | Path, factors: Sequence[str] = ()) -> SemanticFlow:
         """The ``e`` of ``run_dir``, fitted on this store's latents and holding ``factors``."""
+        return self.semantic_run(run_dir, factors).flow
+
+    def semantic_run(self, run_dir: str | Path, factors: Sequence[str] = ()) -> SemanticRun:
+        """:meth:`semantic`, with what the run's manifest records."""
         path = Path(run_dir)
-        flow = load_model(path, "semantic")
-        recorded = self._check_store(path, read_run(path).manifest)
-        if recorded.get("on", "latents") != "latents":
+        run = read_run(path)
+        flow = model_of_run(run, "semantic", kernels=self.kernels)
+        on = self._check_store(run).on or "latents"
+        if on != "latents":
             raise RunError(
-                f"{path} was fitted on {recorded['on']}, not on the autoencoder code; "
+                f"{path} was fitted on {on}, not on the autoencoder code; "
                 "fit e with --on latents to render or analyze with it"
             )
         assert isinstance(flow, SemanticFlow)
@@ -149,7 +172,7 @@ class Pipeline:
                 raise RunError(
                     f"{path} has no factor {name!r}; its factors: {', '.join(flow.factor_names)}"
                 )
-        return flow.to(self.device)
+        return SemanticRun(path, flow.to(self.device), run.inputs, run.metrics)
 
     @cached_property
     def autoencoder(self) -> Autoencoder:

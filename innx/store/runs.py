@@ -5,10 +5,16 @@ A run directory holds::
     model.safetensors   weights only (never pickle)
     config.json         {"kind": ..., "config": {...}}: constructor arguments
     manifest.json       format, version, innx version, created, kind, sha256 of the weights,
-                        inputs and their sha256, seed, command line, final metrics
+                        seed, command line, final metrics, and what the fit read
+                        (:class:`RunInputs`: its store or dataset, input files with their
+                        sha256, its arguments)
 
 ``manifest.json`` is written last, so a directory without one is not a finished run. Loading
 checks the weights against the sha256 in the manifest and refuses a file that was changed.
+
+The record of the inputs is typed (:class:`RunInputs`); on disk it keeps the layout runs have
+always had: ``inputs`` (role → path and sha256), ``store`` (a flow's activation store),
+``dataset`` (a classifier's or autoencoder's images) and ``fit`` (the arguments), each optional.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -36,16 +43,130 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 MANIFEST = "manifest.json"
 
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A file a fit read, by path and sha256 (``inputs.<role>`` of the manifest)."""
+
+    path: str
+    sha256: str
+
+    @classmethod
+    def of(cls, path: str | Path) -> InputFile:
+        """The record of ``path`` as it is now (its sha256 read from disk)."""
+        return cls(str(path), sha256_file(Path(path)))
+
+
+@dataclass(frozen=True)
+class StoreInput:
+    """The activation store a flow was fitted on (``store`` of the manifest): its resolved
+    ``path``, its ``fingerprint``, the training and validation rows, and what was read from it:
+    ``layer`` and its per-sample ``cond_shape`` (``t``) or ``on`` (``e``: ``latents`` or
+    ``layer:L``)."""
+
+    path: str
+    fingerprint: str
+    layer: str | None = None
+    cond_shape: tuple[int, ...] | None = None
+    on: str | None = None
+    train: int | None = None
+    validation: int | None = None
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """The image dataset a classifier or autoencoder was fitted on (``dataset`` of the manifest):
+    its ``spec``, ``fingerprint``, size ``n`` and the training and validation images."""
+
+    spec: str
+    fingerprint: str
+    n: int | None = None
+    train: int | None = None
+    validation: int | None = None
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What a fit read: its activation ``store`` or image ``dataset``, input ``files`` by role,
+    and ``fit``, the arguments it was started with (as JSON). Every part is optional: a run
+    written by hand, or by a test, may record none of them.
+
+    >>> inputs = RunInputs(store=StoreInput("/data/acts.h5", "ab12", layer="fc", train=9))
+    >>> RunInputs.from_manifest(inputs.to_manifest(), Path("run")) == inputs
+    True
+    """
+
+    store: StoreInput | None = None
+    dataset: DatasetInput | None = None
+    files: Mapping[str, InputFile] = field(default_factory=dict)
+    fit: Mapping[str, Any] | None = None
+
+    @property
+    def split(self) -> tuple[float, int] | None:
+        """``(val_fraction, seed)`` of the fit's training/validation split, or ``None`` when the
+        run does not record its arguments (held-out rows are then unknown)."""
+        if self.fit is None or "val_fraction" not in self.fit or "seed" not in self.fit:
+            return None
+        return float(self.fit["val_fraction"]), int(self.fit["seed"])
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The manifest's fields for these inputs (``inputs`` always; the others when given)."""
+        fields: dict[str, Any] = {
+            "inputs": {role: {"path": f.path, "sha256": f.sha256} for role, f in self.files.items()}
+        }
+        if self.store is not None:
+            fields["store"] = _without_none(
+                {**vars(self.store), "cond_shape": _as_list(self.store.cond_shape)}
+            )
+        if self.dataset is not None:
+            fields["dataset"] = _without_none(vars(self.dataset))
+        if self.fit is not None:
+            fields["fit"] = json.loads(json.dumps(dict(self.fit)))
+        return fields
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any], run_dir: Path) -> RunInputs:
+        """The inputs recorded in ``manifest`` (of ``run_dir``, named in errors); a part that is
+        absent is ``None``, one that is malformed a :class:`RunError`."""
+        section = _Section(run_dir)
+        files = {
+            role: InputFile(
+                section.text(entry, "path", f"inputs.{role}"),
+                section.text(entry, "sha256", f"inputs.{role}"),
+            )
+            for role, entry in section.object(manifest, "inputs", "").items()
+        }
+        store = dataset = None
+        if manifest.get("store") is not None:
+            store = _store(section, section.object(manifest, "store", ""))
+        if manifest.get("dataset") is not None:
+            dataset = _dataset(section, section.object(manifest, "dataset", ""))
+        fit = None
+        if manifest.get("fit") is not None:
+            fit = section.object(manifest, "fit", "")
+            for key, kind in (("val_fraction", float), ("seed", int)):
+                section.optional(fit, key, kind, "fit")
+        return cls(store, dataset, files, fit)
+
 
 @dataclass(frozen=True)
 class RunFiles:
-    """What a run directory holds, read and verified."""
+    """What a run directory holds, read and verified: the weights, the model's ``kind`` and
+    ``config``, the whole ``manifest`` and, typed, its record of the fit's ``inputs``."""
 
     path: Path
     tensors: dict[str, torch.Tensor]
     kind: str
     config: dict[str, Any]
     manifest: dict[str, Any]
+    inputs: RunInputs
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The final metrics of the fit (empty when it recorded none)."""
+        return dict(self.manifest.get("metrics") or {})
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -63,7 +184,7 @@ def write_run(
     kind: str,
     config: dict[str, Any],
     *,
-    inputs: dict[str, str | Path] | None = None,
+    inputs: RunInputs | None = None,
     seed: int | None = None,
     metrics: dict[str, Any] | None = None,
     command: list[str] | None = None,
@@ -71,8 +192,9 @@ def write_run(
 ) -> Path:
     """Write weights, config and manifest (last) into ``run_dir``; return the directory.
 
-    ``inputs`` maps a role (``"activations"``) to a file; its path and sha256 go in the manifest.
-    ``extra`` adds JSON-able fields to the manifest (a dataset's spec and fingerprint, say).
+    ``inputs`` records what the fit read (:class:`RunInputs`; files by role with their sha256,
+    see :meth:`InputFile.of`). ``extra`` adds other JSON-able fields to the manifest (a semantic
+    run's factors, say).
     Each file is written to a temporary name and renamed, so no reader sees half a file.
     """
     run_dir = Path(run_dir)
@@ -89,13 +211,10 @@ def write_run(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "kind": kind,
         "weights_sha256": sha256_file(run_dir / WEIGHTS),
-        "inputs": {
-            role: {"path": str(path), "sha256": sha256_file(Path(path))}
-            for role, path in (inputs or {}).items()
-        },
         "seed": seed,
         "command": command if command is not None else sys.argv,
         "metrics": metrics or {},
+        **(inputs or RunInputs()).to_manifest(),
         **(extra or {}),
     }
     _atomic_json(run_dir / MANIFEST, manifest)
@@ -136,7 +255,9 @@ def read_run(run_dir: str | Path) -> RunFiles:
         raise RunError(f"cannot read {weights_path}: {err}") from err
     if "kind" not in config or "config" not in config:
         raise RunError(f"{run_dir / CONFIG} must hold 'kind' and 'config'; re-run the fit")
-    return RunFiles(run_dir, tensors, config["kind"], config["config"], manifest)
+    _Section(run_dir).object(manifest, "metrics", "")  # RunFiles.metrics reads a JSON object
+    inputs = RunInputs.from_manifest(manifest, run_dir)
+    return RunFiles(run_dir, tensors, config["kind"], config["config"], manifest, inputs)
 
 
 def _read_json(path: Path, missing: str) -> dict[str, Any]:
@@ -164,3 +285,82 @@ def _atomic(path: Path, write: Any) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+class _Section:
+    """Typed reads of a manifest's parts; anything malformed is a :class:`RunError` naming the
+    field, the file and the fix."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.manifest = run_dir / MANIFEST
+
+    def fail(self, name: str, wanted: str) -> RunError:
+        return RunError(
+            f"{self.manifest}: {name!r} must be {wanted}; the manifest was changed or "
+            "corrupted: restore it or re-run the fit"
+        )
+
+    def object(self, raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+        value = raw.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(_name(where, key), "a JSON object")
+        return value
+
+    def text(self, raw: Any, key: str, where: str) -> str:
+        value = raw.get(key) if isinstance(raw, dict) else None
+        if not isinstance(value, str):
+            raise self.fail(_name(where, key), "a string")
+        return value
+
+    def optional(self, raw: Mapping[str, Any], key: str, kind: type[_T], where: str) -> _T | None:
+        value = raw.get(key)
+        if value is None:
+            return None
+        ok = isinstance(value, kind) and not isinstance(value, bool)
+        if kind is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            raise self.fail(_name(where, key), f"a {kind.__name__}")
+        return value  # type: ignore[no-any-return]
+
+    def ints(self, values: list[Any], where: str) -> list[int]:
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise self.fail(where, "a list of integers")
+        return values
+
+
+def _store(section: _Section, raw: dict[str, Any]) -> StoreInput:
+    shape = section.optional(raw, "cond_shape", list, "store")
+    return StoreInput(
+        path=section.text(raw, "path", "store"),
+        fingerprint=section.text(raw, "fingerprint", "store"),
+        layer=section.optional(raw, "layer", str, "store"),
+        cond_shape=None if shape is None else tuple(section.ints(shape, "store.cond_shape")),
+        on=section.optional(raw, "on", str, "store"),
+        train=section.optional(raw, "train", int, "store"),
+        validation=section.optional(raw, "validation", int, "store"),
+    )
+
+
+def _dataset(section: _Section, raw: dict[str, Any]) -> DatasetInput:
+    return DatasetInput(
+        spec=section.text(raw, "spec", "dataset"),
+        fingerprint=section.text(raw, "fingerprint", "dataset"),
+        n=section.optional(raw, "n", int, "dataset"),
+        train=section.optional(raw, "train", int, "dataset"),
+        validation=section.optional(raw, "validation", int, "dataset"),
+    )
+
+
+def _name(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _as_list(shape: tuple[int, ...] | None) -> list[int] | None:
+    return None if shape is None else list(shape)

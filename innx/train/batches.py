@@ -1,9 +1,10 @@
-"""Batches for fits that read an activation store: in memory when the rows fit, else streamed.
+"""Batches of store rows for the fits, in memory when they fit, else streamed: one policy for all data.
 
 :class:`StoreBatches` serves the shared training loop (:mod:`innx.train.loop`): batch ``s``
 depends only on the seed, ``s``, the rows, the batch size and the chunking, never on what was read
-before, so a resumed run sees the same batches. :func:`split_store_rows` cuts training and
-validation rows out of a store in contiguous blocks.
+before, so a resumed run sees the same batches. :func:`hold_in_memory` is the one policy that
+decides, for images (:mod:`innx.train.images`) and store rows alike, whether a fit's data is held
+in memory or streamed. Training and validation rows are cut by :mod:`innx.train.split`.
 
 The order of an epoch. The rows are cut into blocks of ``chunk_rows`` consecutive entries (one
 contiguous read each); the epoch visits the blocks in an order permuted from ``(seed, epoch)``;
@@ -32,61 +33,25 @@ from innx.errors import ConfigError
 from innx.store.view import ActivationStore
 from innx.train.distributed import Part
 
-STORE_MEMORY_CAP: int = 4 << 30
-"""Bytes of store arrays (the fields' stored bytes for the rows used) a fit keeps in memory; a
-larger selection is streamed from the file in contiguous chunks."""
+MEMORY_CAP: int = 4 << 30
+"""Bytes of training data a fit keeps in memory (images as ``uint8`` at the input size, store
+arrays as stored, for the rows used); more is streamed from the dataset or the file."""
+
+
+def hold_in_memory(nbytes: int, choice: bool | None = None, cap: int = MEMORY_CAP) -> bool:
+    """The one in-memory-or-stream policy of every fit's data, images and store rows alike:
+    ``choice`` when given (``--in-memory`` / ``--stream``), else whether ``nbytes`` fit ``cap``.
+
+    >>> hold_in_memory(3 << 30), hold_in_memory(5 << 30), hold_in_memory(5 << 30, choice=True)
+    (True, False, True)
+    """
+    return choice if choice is not None else nbytes <= cap
+
 
 MIN_CHUNK_ROWS = 256
 """The default block of a streamed epoch has at least this many rows (or the HDF5 chunk length)."""
 
-_VAL_BLOCKS = 20  # a small store gets smaller validation blocks, so there are at least this many
-
 Spans = list[tuple[int, int]]
-
-
-def split_store_rows(
-    index: np.ndarray, val_fraction: float, seed: int, block: int = 256
-) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation store rows: sorted ``int64`` arrays, disjoint, together every row
-    whose ``index`` is not ``-1`` (rows of skipped images are dropped).
-
-    On a shuffled store (rows in a random order of the dataset: ``index`` not increasing, as
-    ``innx extract`` writes them), validation takes whole blocks of up to ``block`` consecutive
-    valid rows, chosen from ``seed`` (smaller blocks for a small store, so that there are about 20
-    or more), so that a streamed store reads validation rows contiguously too. On a store in the
-    dataset's order (``index`` increasing: written before stores were shuffled, or with
-    ``--no-shuffle``), where a block could hold a single class of a class-sorted dataset, it takes
-    single rows instead. Either way the rows or blocks are a prefix of one seeded order, so a
-    larger ``val_fraction`` with the same seed keeps the smaller one's validation rows.
-
-    >>> train, val = split_store_rows(np.array([5, -1, 7, 8, 9, 3]), 0.25, seed=0)
-    >>> sorted(train.tolist() + val.tolist()), len(val)
-    ([0, 2, 3, 4, 5], 1)
-    """
-    if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"the validation fraction must be between 0 and 1, got {val_fraction}")
-    if block < 1:
-        raise ConfigError(f"validation blocks need at least one row, got block={block}")
-    if seed < 0:
-        raise ConfigError(f"the seed must be non-negative, got {seed}")
-    valid = np.flatnonzero(np.asarray(index) != -1).astype(np.int64)
-    if valid.size < 2:
-        raise ConfigError(
-            f"the store has {valid.size} usable rows (index not -1); training and validation "
-            "need at least one each; extract more images"
-        )
-    in_order = bool(np.all(np.diff(np.asarray(index)[valid]) > 0))
-    size = 1 if in_order else max(1, min(block, valid.size // _VAL_BLOCKS))
-    starts = np.arange(0, valid.size, size)
-    order = np.random.default_rng([seed, 2]).permutation(starts.size)
-    lengths = np.minimum(starts + size, valid.size)[order] - starts[order]
-    wanted = val_fraction * valid.size
-    count = int(np.argmin(np.abs(np.cumsum(lengths) - wanted))) + 1
-    count = min(max(count, 1), starts.size - 1)  # starts.size >= 2: both splits get rows
-    in_val = np.zeros(valid.size, bool)
-    for start in starts[order[:count]]:
-        in_val[start : start + size] = True
-    return valid[~in_val], valid[in_val]
 
 
 class StoreBatches:
@@ -135,7 +100,7 @@ class StoreBatches:
         *,
         part: Part = Part(),  # noqa: B008 (frozen, so sharing the default is safe)
         in_memory: bool | None = None,
-        cap_bytes: int = STORE_MEMORY_CAP,
+        cap_bytes: int = MEMORY_CAP,
         chunk_rows: int | None = None,
         window_chunks: int = 16,
     ) -> None:
@@ -169,9 +134,7 @@ class StoreBatches:
         self.batch_size = batch_size
         self.seed = seed
         self.part = part
-        self.in_memory = (
-            in_memory if in_memory is not None else row_bytes * self.rows.size <= cap_bytes
-        )
+        self.in_memory = hold_in_memory(row_bytes * self.rows.size, in_memory, cap_bytes)
         self.steps_per_epoch = self.rows.size // batch_size
         self.chunk_rows = chunk_rows
         self.n_blocks = -(-self.rows.size // chunk_rows)

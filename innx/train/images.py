@@ -10,10 +10,8 @@ from torch.utils.data import DataLoader
 
 from innx.backbones import Preprocessing
 from innx.data.base import ImageDataset
+from innx.train.batches import hold_in_memory
 from innx.train.distributed import SINGLE, Part
-
-MEMORY_CAP = 4 << 30
-"""Bytes of ``uint8`` images a fit keeps in memory; larger training sets are streamed from disk."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ def load_images(
 
 class ShuffledImages:
     """Training batches of some rows of a dataset for the shared loop: held in memory as
-    ``uint8`` when they fit under :data:`MEMORY_CAP`, else read from the dataset per batch.
+    ``uint8`` when they fit under :data:`~innx.train.batches.MEMORY_CAP`, else read from the dataset per batch.
 
     Each epoch visits the rows in a fresh permutation seeded by ``(seed, epoch)``, so the batch of
     any step can be recomputed alone (a resume sees the same batches); under ``torchrun`` each
@@ -127,7 +125,7 @@ class ShuffledImages:
         self.workers = workers
         self.part = part
         self.steps_per_epoch = max(1, len(rows) // batch_size)
-        in_memory = image_bytes(len(rows), preprocessing) <= MEMORY_CAP
+        in_memory = hold_in_memory(image_bytes(len(rows), preprocessing))
         self.data = (
             load_images(dataset, rows, preprocessing, workers=workers) if in_memory else None
         )

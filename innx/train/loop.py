@@ -39,10 +39,17 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from innx.errors import ConfigError, RunError, first_line
-from innx.train.checkpoints import load_checkpoint, save_checkpoint
+from innx.errors import ConfigError, RunError
+from innx.train.checkpoints import load_checkpoint
 from innx.train.distributed import Part, current_part, local_device
-from innx.train.graph_step import GraphStep, portable_state, require_cuda
+from innx.train.graph_step import GraphStep, require_cuda
+from innx.train.loop_state import (
+    BestWeights,
+    MetricsWindow,
+    restore_loop_state,
+    save_loop_state,
+    truncate_metrics,
+)
 from innx.train.run_dir import RESUME_DIR
 
 METRICS = "metrics.jsonl"
@@ -58,13 +65,14 @@ clipping and the optimiser step: for monitoring and tests."""
 
 
 class Task(Protocol):
-    """What a fit command gives the loop.
-
-    A task may also define ``warm_start()``: data-dependent initialisation (ActNorm) run once,
-    in training mode, before a fresh run starts; it must do the same on every process.
-    """
+    """What a fit command gives the loop."""
 
     model: nn.Module
+
+    def warm_start(self) -> None:
+        """Data-dependent initialisation (ActNorm), run once in training mode before a fresh run
+        starts (not on resume); the same on every process. Tasks without any do nothing."""
+        ...
 
     def batches(self, start: int, stop: int) -> Iterator[Any]:
         """This process's batches of steps ``start … stop-1``, in order; each depends only on the
@@ -159,24 +167,22 @@ def train(
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, config.lr_factor)
     metrics_path = out / METRICS
-    start, window, resumed_from = 0, _Window(), None
-    best = _Best(config.keep_best, config.best_higher)
+    start, window, resumed_from = 0, MetricsWindow(), None
+    best = BestWeights(config.keep_best, config.best_higher)
     torch.manual_seed(config.seed)
     module.train()
     if resume:
         state = load_checkpoint(out / RESUME_DIR)
-        start, window = _restore(state, module, optimizer, schedule)
+        start, window = restore_loop_state(state, module, optimizer, schedule)
         best.restore(state.get("best"))
         resumed_from = start
         if part.is_main:
-            _truncate_metrics(metrics_path, start)
+            truncate_metrics(metrics_path, start)
     else:
-        warm_start = getattr(task, "warm_start", None)
-        if callable(warm_start):
-            warm_start()
+        task.warm_start()
         if part.is_main:
             metrics_path.write_text("")
-            _checkpoint(out, module, optimizer, schedule, 0, window, best)
+            save_loop_state(out, module, optimizer, schedule, 0, window, best)
     model = _wrap(module, config.device) if part.distributed else module
     history: list[dict[str, float]] = []
     latest: dict[str, float] = {}
@@ -204,7 +210,7 @@ def train(
         if done % config.log_every == 0 or done == config.steps:
             latest = {**window.mean(), "lr": float(optimizer.param_groups[0]["lr"])}
             _append(metrics_path, {"step": done, **latest}, history, part)
-            window = _Window()
+            window = MetricsWindow()
         if part.is_main:
             if (config.eval_every and done % config.eval_every == 0) or done == config.steps:
                 validation = _evaluate(task)
@@ -212,7 +218,7 @@ def train(
                 _append(metrics_path, {"step": done, **validation}, history, part)
                 best.offer(done, validation, module)
             if done % config.checkpoint_every == 0 and done < config.steps:
-                _checkpoint(out, module, optimizer, schedule, done, window, best)
+                save_loop_state(out, module, optimizer, schedule, done, window, best)
             if progress is not None:
                 progress(done, config.steps, latest)
     module.eval()
@@ -224,51 +230,6 @@ def train(
         latest = box[0]
     best_step = int(latest["best_step"]) if "best_step" in latest else None
     return LoopResult(config.steps, latest, resumed_from, history, best_step)
-
-
-class _Best:
-    """The weights of the best evaluation so far of metric ``name`` (``None``: keep none)."""
-
-    def __init__(self, name: str | None, higher: bool) -> None:
-        self.name, self.higher = name, higher
-        self.step: int | None = None
-        self.score = math.nan
-        self.state: dict[str, torch.Tensor] = {}
-        self.metrics: dict[str, float] = {}
-
-    def offer(self, step: int, validation: dict[str, float], module: nn.Module) -> None:
-        """Keep ``module``'s weights when ``validation`` beats the best so far (ties keep the
-        earlier step; a missing or non-finite value never wins)."""
-        if self.name is None:
-            return
-        score = validation.get(self.name, math.nan)
-        if not math.isfinite(score):
-            return
-        better = score > self.score if self.higher else score < self.score
-        if self.step is None or better:
-            self.step, self.score, self.metrics = step, score, dict(validation)
-            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-    def end_on_best(self, module: nn.Module) -> dict[str, float]:
-        """Load the best weights into ``module``; return that evaluation's metrics."""
-        module.load_state_dict(self.state)
-        return self.metrics
-
-    def saved(self) -> dict[str, Any] | None:
-        if self.step is None:
-            return None
-        return {
-            "step": self.step,
-            "score": self.score,
-            "state": self.state,
-            "metrics": self.metrics,
-        }
-
-    def restore(self, saved: dict[str, Any] | None) -> None:
-        if saved is None or self.name is None:
-            return
-        self.step, self.score = int(saved["step"]), float(saved["score"])
-        self.state, self.metrics = dict(saved["state"]), dict(saved["metrics"])
 
 
 def _check_finite(loss: float, step: int, config: LoopConfig, out: Path) -> None:
@@ -350,22 +311,6 @@ def _evaluate(task: Task) -> dict[str, float]:
         task.model.train()
 
 
-class _Window:
-    """Sums of the metrics logged since the last log line."""
-
-    def __init__(self, sums: dict[str, float] | None = None, count: int = 0) -> None:
-        self.sums = dict(sums or {})
-        self.count = count
-
-    def add(self, values: dict[str, float]) -> None:
-        for key, value in values.items():
-            self.sums[key] = self.sums.get(key, 0.0) + float(value)
-        self.count += 1
-
-    def mean(self) -> dict[str, float]:
-        return {k: v / max(1, self.count) for k, v in self.sums.items()}
-
-
 def _append(
     path: Path, record: dict[str, float], history: list[dict[str, float]], part: Part
 ) -> None:
@@ -373,63 +318,3 @@ def _append(
     if part.is_main:
         with open(path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Keep the metrics lines of steps ``<= step``: what the checkpoint had seen."""
-    if not path.is_file():
-        path.write_text("")
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            break  # a line cut by the kill; everything after it is newer anyway
-        if record.get("step", 0) <= step:
-            kept.append(line)
-    path.write_text("".join(line + "\n" for line in kept))
-
-
-def _checkpoint(
-    out: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler,
-    step: int,
-    window: _Window,
-    best: _Best,
-) -> None:
-    state = {
-        "step": step,
-        "model": model.state_dict(),
-        "optimizer": portable_state(optimizer.state_dict()),
-        "schedule": schedule.state_dict(),
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-        "window": {"sums": window.sums, "count": window.count},
-        "best": best.saved(),
-    }
-    save_checkpoint(out / RESUME_DIR, state, step)
-
-
-def _restore(
-    state: dict[str, Any],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler,
-) -> tuple[int, _Window]:
-    try:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        torch.set_rng_state(state["rng"])
-        if state.get("cuda_rng"):
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        window = _Window(state["window"]["sums"], state["window"]["count"])
-        return int(state["step"]), window
-    except Exception as err:  # any mismatch means the same thing to the user
-        raise RunError(
-            f"cannot resume: the checkpoint in {RESUME_DIR}/ does not fit this model "
-            f"({first_line(err)}); run with --overwrite to start over"
-        ) from err

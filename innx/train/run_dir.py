@@ -2,22 +2,103 @@
 
 A finished run has ``manifest.json``; an unfinished one has ``resume/`` with a checkpoint and
 ``fit.json``, the arguments it was started with, so that ``--resume`` can refuse changed ones.
+Every fit goes through :func:`open_run_dir`, the one owner of this lifecycle::
+
+    with open_run_dir(out, fit=fit.to_dict(), part=part, resume=resume) as run:
+        result = train(task, loop, out, resume=run.resuming)
+        run.write(model.state_dict(), kind, config, inputs=..., metrics=...)
+
+Only the main process (rank 0) touches the directory; every process learns whether it resumes.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from innx.errors import ConfigError
-from innx.store.runs import MANIFEST
+from innx.store.runs import MANIFEST, RunInputs, write_run
 from innx.train.checkpoints import has_checkpoint
+from innx.train.distributed import SINGLE, Part, agree
 
 RESUME_DIR = "resume"
 FIT_FILE = "fit.json"
+
+
+@dataclass
+class RunDir:
+    """A run directory being fitted: ``path``, this process's ``part``, and whether training
+    ``resuming`` from a checkpoint (the same on every process)."""
+
+    path: Path
+    part: Part
+    resuming: bool
+    written: bool = False
+
+    def write(
+        self,
+        tensors: dict[str, torch.Tensor],
+        kind: str,
+        config: dict[str, Any],
+        *,
+        inputs: RunInputs,
+        seed: int | None,
+        metrics: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the finished run (:func:`~innx.store.runs.write_run`; the main process only,
+        the others just take note). Call it once, last thing in the ``with`` block."""
+        if self.part.is_main:
+            write_run(
+                self.path, tensors, kind, config,
+                inputs=inputs, seed=seed, metrics=metrics, extra=extra,
+            )  # fmt: skip
+        self.written = True
+
+
+@contextmanager
+def open_run_dir(
+    out: Path,
+    *,
+    fit: Mapping[str, Any],
+    part: Part = SINGLE,
+    resume: bool = False,
+    overwrite: bool = False,
+    ignore: Iterable[str] = (),
+    store_fingerprint: str | None = None,
+) -> Iterator[RunDir]:
+    """Own run directory ``out`` for one fit with arguments ``fit`` (JSON-able).
+
+    On entry the main process prepares ``out`` (:func:`prepare_run_dir`), refuses on resume a
+    store other than ``store_fingerprint`` (:func:`check_same_store`; it is recorded among the
+    arguments) and changed arguments other than ``ignore`` (:func:`check_same_fit`); then every
+    process agrees whether it resumes. The block trains and calls :meth:`RunDir.write`. On a
+    normal exit the checkpoints are removed (:func:`finish_run_dir`) and every process waits for
+    the others, so each returns once the run is complete. On an exception nothing is finished:
+    the checkpoints stay for ``--resume``.
+    """
+    resuming = False
+    if part.is_main:
+        resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
+        recorded = dict(fit)
+        if store_fingerprint is not None:
+            check_same_store(out, store_fingerprint, resuming)
+            recorded["store_fingerprint"] = store_fingerprint
+        check_same_fit(out, recorded, resuming, ignore=ignore)
+    run = RunDir(out, part, agree(part, resuming))
+    yield run
+    if not run.written:
+        raise RuntimeError(f"the fit into {out} ended without writing its run (RunDir.write)")
+    if part.is_main:
+        finish_run_dir(out)
+    part.barrier()  # every process returns once the run directory is complete
 
 
 def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> bool:

@@ -27,7 +27,7 @@ def test_autoencoder_defaults_keep_what_a_classifier_sees(shapes_pipeline, tmp_p
     its prediction on >= 97 % of held-out reconstructions, rounded to uint8 as a saved image."""
     from innx.backbones import load_backbone
     from innx.data.spec import open_dataset
-    from innx.ops.fit.classifier import split_rows
+    from innx.train.split import split_rows
 
     ae, _ = shapes_pipeline
     innx("fit", "classifier", DATA, "-o", str(tmp_path / "clf"))

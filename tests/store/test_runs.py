@@ -9,6 +9,7 @@ import torch
 
 from innx.errors import RunError
 from innx.store import read_run, sha256_file, write_run
+from innx.store.runs import DatasetInput, InputFile, RunInputs, StoreInput
 
 
 def make_run(tmp_path):
@@ -20,7 +21,7 @@ def make_run(tmp_path):
         tensors,
         "invariance",
         {"zbar_dim": 3},
-        inputs={"activations": data},
+        inputs=RunInputs(files={"activations": InputFile.of(data)}),
         seed=5,
         metrics={"nll": 1.5},
         command=["innx", "fit"],
@@ -75,3 +76,92 @@ def test_rewriting_a_run_replaces_it(tmp_path) -> None:
     write_run(run, {"w": torch.zeros(1)}, "semantic", {"dim": 1})
     files = read_run(run)
     assert files.kind == "semantic" and torch.equal(files.tensors["w"], torch.zeros(1))
+
+
+def test_inputs_round_trip(tmp_path) -> None:
+    data = tmp_path / "acts.h5"
+    data.write_bytes(b"pretend activations")
+    inputs = RunInputs(
+        store=StoreInput(str(data), "f00d", layer="fc", cond_shape=(4, 2), train=90, validation=10),
+        files={"activations": InputFile.of(data)},
+        fit={"store": str(data), "layer": "fc", "val_fraction": 0.1, "seed": 3},
+    )
+    write_run(tmp_path / "run", {"w": torch.zeros(1)}, "invariance", {}, inputs=inputs)
+    assert read_run(tmp_path / "run").inputs == inputs
+    assert inputs.split == (0.1, 3)
+    dataset = RunInputs(dataset=DatasetInput("shapes:n=10", "beef", n=10, train=9, validation=1))
+    write_run(tmp_path / "clf", {"w": torch.zeros(1)}, "classifier", {}, inputs=dataset)
+    found = read_run(tmp_path / "clf").inputs
+    assert found == dataset and found.store is None and found.split is None
+
+
+# A manifest as innx fit invariance and innx fit semantic wrote them before the record was typed.
+OLD_MANIFEST = {
+    "format": "innx.run",
+    "version": 1,
+    "innx_version": "0.1.0",
+    "torch_version": "2.4.0",
+    "created": "2024-05-01T12:00:00+00:00",
+    "kind": "invariance",
+    "weights_sha256": None,
+    "inputs": {},
+    "seed": 0,
+    "command": ["innx", "fit", "invariance"],
+    "metrics": {"val_nll": -3.5},
+    "store": {
+        "path": "/data/acts.h5",
+        "fingerprint": "c0ffee",
+        "layer": "pool",
+        "cond_shape": [16, 4, 4],
+        "train": 1800,
+        "validation": 200,
+    },
+    "fit": {"store": "acts.h5", "layer": "pool", "val_fraction": 0.1, "seed": 0, "lr": 0.002},
+}
+
+
+def old_run(tmp_path, **changes):
+    run = write_run(tmp_path / "old", {"w": torch.zeros(2)}, "invariance", {"zbar_dim": 2})
+    manifest = {**OLD_MANIFEST, "weights_sha256": sha256_file(run / "model.safetensors")}
+    (run / "manifest.json").write_text(json.dumps({**manifest, **changes}))
+    return run
+
+
+def test_a_manifest_of_the_old_format_loads(tmp_path) -> None:
+    files = read_run(old_run(tmp_path))
+    assert files.inputs.store == StoreInput(
+        "/data/acts.h5", "c0ffee", layer="pool", cond_shape=(16, 4, 4), train=1800, validation=200
+    )
+    assert files.inputs.split == (0.1, 0)
+    assert files.inputs.fit is not None and files.inputs.fit["lr"] == 0.002
+    assert files.inputs.dataset is None and files.inputs.files == {}
+    assert files.metrics == {"val_nll": -3.5}
+    semantic = {"path": "/d/a.h5", "fingerprint": "ab", "on": "layer:fc", "train": 5}
+    assert read_run(old_run(tmp_path, store=semantic)).inputs.store == StoreInput(
+        "/d/a.h5", "ab", on="layer:fc", train=5
+    )
+    classifier = {"spec": "shapes:n=20", "fingerprint": "cd", "n": 20, "train": 18, "validation": 2}
+    found = read_run(old_run(tmp_path, store=None, dataset=classifier)).inputs
+    assert found.store is None and found.dataset == DatasetInput("shapes:n=20", "cd", 20, 18, 2)
+    bare = {k: v for k, v in OLD_MANIFEST.items() if k not in ("inputs", "store", "fit")}
+    (tmp_path / "old" / "manifest.json").write_text(
+        json.dumps({**bare, "weights_sha256": sha256_file(tmp_path / "old" / "model.safetensors")})
+    )
+    assert read_run(tmp_path / "old").inputs == RunInputs()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"store": {"path": "/d/a.h5"}}, "store.fingerprint"),
+        ({"store": ["/d/a.h5"]}, "store"),
+        ({"store": {**OLD_MANIFEST["store"], "cond_shape": [4, "x"]}}, "store.cond_shape"),
+        ({"store": {**OLD_MANIFEST["store"], "train": "many"}}, "store.train"),
+        ({"inputs": {"activations": {"path": "a.h5"}}}, "inputs.activations.sha256"),
+        ({"fit": {"val_fraction": "a tenth"}}, "fit.val_fraction"),
+        ({"metrics": [1.0]}, "metrics"),
+    ],
+)
+def test_a_malformed_record_of_the_inputs_is_refused(tmp_path, changes, field) -> None:
+    with pytest.raises(RunError, match=f"'{field}' must be .*restore it or re-run the fit"):
+        read_run(old_run(tmp_path, **changes))

@@ -16,8 +16,9 @@ import torch
 
 from innx.errors import ConfigError, StoreError
 from innx.store import LayerSpec, StoreLayout, StoreWriter
-from innx.train.batches import StoreBatches, split_store_rows
+from innx.train.batches import StoreBatches
 from innx.train.distributed import Part
+from innx.train.split import split_store_rows
 
 FIELDS = ["index", "fc", "conv", "latents", "labels"]
 

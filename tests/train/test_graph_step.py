@@ -94,6 +94,9 @@ class FlowTask:
         self.model.check_finite = False
         self.device, self.partial_at = device, partial_at
 
+    def warm_start(self) -> None:
+        """Nothing here: ActNorm initialises on the first step's batch."""
+
     def batches(self, start: int, stop: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for step in range(start, stop):
             generator = torch.Generator().manual_seed(step)

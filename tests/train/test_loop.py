@@ -25,6 +25,10 @@ class Regression:
         torch.manual_seed(0)
         self.model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.2), nn.Linear(16, 1))
         self.stop_at, self.nan_at = stop_at, nan_at
+        self.warm_starts = 0
+
+    def warm_start(self) -> None:
+        self.warm_starts += 1
 
     def batches(self, start: int, stop: int) -> Iterator[torch.Tensor]:
         for step in range(start, stop):
@@ -64,6 +68,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path):
     second = Regression()  # a fresh process would rebuild the model from scratch
     result = train(second, CONFIG, out, resume=True)
     assert result.resumed_from == 15
+    assert whole.warm_starts == 1 and second.warm_starts == 0  # fresh runs only
     for key, value in weights(whole.model).items():
         assert torch.equal(value, second.model.state_dict()[key]), key
     assert (out / METRICS).read_text() == (tmp_path / "a" / METRICS).read_text()

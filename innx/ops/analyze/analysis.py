@@ -27,7 +27,6 @@ directory, all at once: a half-written report is never left behind.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -41,6 +40,7 @@ import torch
 
 from innx.errors import ConfigError, InnxError, RunError, first_line
 from innx.flows import SemanticFlow
+from innx.kernels.dispatch import check_kernels
 from innx.ops.analyze import checks as checks_ops
 from innx.ops.analyze import kept as kept_ops
 from innx.ops.analyze import layer as measure
@@ -49,8 +49,8 @@ from innx.ops.analyze.layer import Networks
 from innx.ops.analyze.measure import LayerMeasure
 from innx.ops.analyze.record import FORMAT, VERSION, Parts, build_report
 from innx.ops.fit.semantic.judge import JUDGE_STEPS
-from innx.ops.pipeline import BATCH, InvarianceRun, Pipeline
-from innx.train.batches import split_store_rows
+from innx.ops.pipeline import BATCH, InvarianceRun, Pipeline, SemanticRun
+from innx.train.split import split_store_rows
 
 __all__ = ["FORMAT", "VERSION", "AnalyzeOptions", "AnalyzeResult", "analyze", "parse_invariance"]
 
@@ -69,7 +69,8 @@ class AnalyzeOptions:
     ``samples`` rows are chosen from ``seed``. ``draws`` is the number of ``v`` per row for the
     shares (``M``), ``decode_draws`` the number decoded per row for preservation and *kept*;
     ``judge_steps`` and ``judge_rows`` size the judge of *kept*; ``bootstrap`` is the number of
-    resamples of the rows behind each interval.
+    resamples of the rows behind each interval; ``kernels`` chooses the flows' elementwise work
+    (``auto``, ``torch`` or ``triton``, :mod:`innx.kernels.dispatch`).
     """
 
     store: str
@@ -88,6 +89,7 @@ class AnalyzeOptions:
     judge_steps: int = JUDGE_STEPS  # 0: no judge, no kept
     judge_rows: int = JUDGE_ROWS
     bootstrap: int = 200  # resamples of the rows for each interval
+    kernels: str = "auto"  # the flows' elementwise work: innx.kernels.dispatch
 
     def __post_init__(self) -> None:
         if not self.invariance:
@@ -105,6 +107,7 @@ class AnalyzeOptions:
             raise ConfigError(f"--decode-draws must be at least 1, got {self.decode_draws}")
         if self.seed < 0:
             raise ConfigError(f"--seed must be non-negative, got {self.seed}")
+        check_kernels(self.kernels)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "invariance": list(self.invariance), "rows": list(self.rows)}
@@ -152,9 +155,13 @@ def analyze(
         autoencoder=options.autoencoder,
         device=options.device,
         batch_size=options.batch_size,
+        kernels=options.kernels,
     ) as pipe:
         runs = _load_runs(pipe, options)
-        e = None if options.semantic is None else pipe.semantic(options.semantic, options.factors)
+        sem = None
+        if options.semantic is not None:
+            sem = pipe.semantic_run(options.semantic, options.factors)
+        e = None if sem is None else sem.flow
         factors = _factors(pipe, options, e)
         rows, row_info = _choose_rows(pipe, runs, options)
         nets = measure.networks(pipe, options.classifier, options.autoencoder is not None, say)
@@ -177,7 +184,7 @@ def analyze(
             layers.append(measure_layer(run, rows, zbar))
             step(done + 1, len(runs))
             say(_summary_line(layers[-1]))
-        checks = _checks(e, options, factors, nets, reader, layers)
+        checks = _checks(sem, factors, nets, reader, layers)
         parts = Parts(e, factors, row_info, nets, reader, no_reader, ceilings, checks)
         store = {"path": str(pipe.store.path), "fingerprint": pipe.fingerprint}
         report = build_report(store, options.to_dict(), parts, layers)
@@ -234,8 +241,7 @@ def _reader(
 
 
 def _checks(
-    e: SemanticFlow | None,
-    options: AnalyzeOptions,
+    sem: SemanticRun | None,
     factors: list[str],
     nets: Networks,
     reader: kept_ops.Reader | None,
@@ -253,9 +259,8 @@ def _checks(
         checks += checks_ops.t_checks(
             layer["layer"], layer["preservation"], layer["invariances"], chance
         )
-    if e is not None and options.semantic is not None:
-        metrics = _manifest(Path(options.semantic)).get("metrics") or {}
-        checks += checks_ops.e_checks(metrics, factors)
+    if sem is not None:
+        checks += checks_ops.e_checks(sem.metrics, factors)
     return checks
 
 
@@ -294,14 +299,6 @@ def _read(dataset: Any, rows: np.ndarray) -> np.ndarray:
     return np.asarray(dataset[unique])[inverse]
 
 
-def _manifest(run_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((run_dir / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _load_runs(pipe: Pipeline, options: AnalyzeOptions) -> list[InvarianceRun]:
     runs = [pipe.invariance(*parse_invariance(spec)) for spec in options.invariance]
     seen: dict[str, Path] = {}
@@ -319,15 +316,13 @@ def _choose_rows(
     pipe: Pipeline, runs: list[InvarianceRun], options: AnalyzeOptions
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The rows to analyze (sorted) and how they were chosen: rows held out by every run's fit
-    first, in a seeded order, then the others."""
+    first, in a seeded order, then the others. A run that does not record its split (one not
+    written by ``innx fit``) holds out no known rows."""
     index = pipe.store.index
     held = np.flatnonzero(index != -1)
     for run in runs:
-        fit = _manifest(run.path).get("fit") or {}
-        try:
-            _, val = split_store_rows(index, float(fit["val_fraction"]), int(fit["seed"]))
-        except (KeyError, TypeError, ValueError, InnxError):
-            val = np.zeros(0, np.int64)
+        split = run.inputs.split
+        val = np.zeros(0, np.int64) if split is None else split_store_rows(index, *split)[1]
         held = np.intersect1d(held, val)
     if options.rows:
         rows = pipe.check_rows(options.rows)

@@ -66,6 +66,7 @@ class LayerMeasure:
         return {
             "layer": run.layer,
             "run": str(run.path),
+            "run_metrics": {key: _number(run.metrics.get(key)) for key in RUN_METRICS},
             "shape": list(z.shape[1:]),
             "share": share,
             "share_interval": intervals,
@@ -78,3 +79,11 @@ class LayerMeasure:
             ),
             "invariances": found,
         }
+
+
+RUN_METRICS = ("val_bits_per_dim", "best_step")
+"""What the report repeats of each ``t``'s manifest (read and checked when the run was loaded)."""
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None

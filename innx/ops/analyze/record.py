@@ -9,11 +9,9 @@ verdict.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from innx.flows import SemanticFlow
@@ -96,8 +94,7 @@ def build_report(
             layer["layer"]: {
                 "run": layer["run"],
                 "shape": layer["shape"],
-                "val_bits_per_dim": _run_metric(layer["run"], "val_bits_per_dim"),
-                "best_step": _run_metric(layer["run"], "best_step"),
+                **layer["run_metrics"],
                 "variance": layer["variance"],
             }
             for layer in layers
@@ -183,12 +180,3 @@ def _diagnostics(
         "counts": counts,
         "concepts": concepts,
     }
-
-
-def _run_metric(run: str, key: str) -> float | None:
-    try:
-        metrics = json.loads((Path(run) / "manifest.json").read_text()).get("metrics") or {}
-    except (OSError, ValueError):
-        return None
-    value = metrics.get(key)
-    return float(value) if isinstance(value, int | float) else None

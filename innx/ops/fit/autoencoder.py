@@ -44,12 +44,12 @@ from innx.backbones import Backbone, Preprocessing, load_backbone
 from innx.data.base import ImageDataset
 from innx.data.spec import open_dataset
 from innx.errors import ConfigError
-from innx.ops.fit.classifier import split_rows
-from innx.store.runs import write_run
-from innx.train.distributed import agree, current_part, local_device
+from innx.store.runs import DatasetInput, RunInputs
+from innx.train.distributed import current_part, local_device
 from innx.train.images import ImageBatch, ShuffledImages, load_images
 from innx.train.loop import LoopConfig, Progress, train
-from innx.train.run_dir import check_same_fit, finish_run_dir, prepare_run_dir
+from innx.train.run_dir import RunDir, open_run_dir
+from innx.train.split import split_rows
 
 PLUGIN = "conv"
 DEFAULT_EPOCHS = {"demo": 6.0, "standard": 30.0}
@@ -157,13 +157,27 @@ def fit_autoencoder(
     part = current_part(fit.device)
     device = local_device(fit.device)
     judge = _classifier(fit.classifier, device)  # first: a bad run leaves no directory
-    resuming = False
-    if part.is_main:
-        resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
-        check_same_fit(
-            out, fit.to_dict(), resuming, ignore=("workers", "checkpoint_every", "classifier")
-        )
-    resuming = agree(part, resuming)
+    with open_run_dir(
+        out, fit=fit.to_dict(), part=part, resume=resume, overwrite=overwrite,
+        ignore=("workers", "checkpoint_every", "classifier"),
+    ) as run:  # fmt: skip
+        metrics = _train(fit, dataset, config, judge, run, device, started, progress, say)
+    return AutoencoderResult(out, metrics)
+
+
+def _train(
+    fit: AutoencoderFit,
+    dataset: ImageDataset,
+    config: AutoencoderConfig,
+    judge: Backbone | None,
+    run: RunDir,
+    device: torch.device,
+    started: float,
+    progress: Progress | None,
+    say: Callable[[str], None],
+) -> dict[str, float]:
+    """Train in ``run`` on ``device`` and write the run; its final metrics."""
+    part, out = run.part, run.path
     torch.manual_seed(fit.seed)
     model = ConvAutoencoder(config).to(device)
     if device.type == "cpu":  # oneDNN convolutions run ~2x faster in channels-last on the CPU
@@ -194,35 +208,28 @@ def fit_autoencoder(
         device=fit.device,
         keep_best="val_mse",
     )
-    result = train(task, loop, out, resume=resuming, progress=progress)
+    result = train(task, loop, out, resume=run.resuming, progress=progress)
     metrics = {
         **result.metrics,
         "steps": float(steps),
         "epochs": steps / train_data.steps_per_epoch,
         "seconds": time.perf_counter() - started,
     }
-    if part.is_main:
-        write_run(
-            out,
-            {k: v.contiguous() for k, v in model.state_dict().items()},
-            KIND,
-            {"plugin": PLUGIN, **config.to_dict()},
-            seed=fit.seed,
-            metrics=metrics,
-            extra={
-                "dataset": {
-                    "spec": dataset.spec,
-                    "fingerprint": dataset.fingerprint(),
-                    "n": len(dataset),
-                    "train": len(train_rows),
-                    "validation": len(val_rows),
-                },
-                "fit": fit.to_dict(),
-            },
-        )
-        finish_run_dir(out)
-    part.barrier()  # every process returns once the run directory is complete
-    return AutoencoderResult(out, metrics)
+    inputs = RunInputs(
+        dataset=DatasetInput(
+            dataset.spec, dataset.fingerprint(), len(dataset), len(train_rows), len(val_rows)
+        ),
+        fit=fit.to_dict(),
+    )
+    run.write(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        KIND,
+        {"plugin": PLUGIN, **config.to_dict()},
+        inputs=inputs,
+        seed=fit.seed,
+        metrics=metrics,
+    )
+    return metrics
 
 
 def autoencoder_config(fit: AutoencoderFit, dataset: ImageDataset) -> AutoencoderConfig:
@@ -293,6 +300,9 @@ class AutoencoderTask:
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         return x
+
+    def warm_start(self) -> None:
+        """Nothing to initialise from data."""
 
     def loss(self, model: nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         x = self._input(batch)

@@ -25,11 +25,12 @@ from innx.backbones.registry import build_backbone
 from innx.data.base import ImageDataset
 from innx.data.spec import open_dataset
 from innx.errors import ConfigError
-from innx.store.runs import write_run
-from innx.train.distributed import agree, current_part, local_device
+from innx.store.runs import DatasetInput, RunInputs
+from innx.train.distributed import current_part, local_device
 from innx.train.images import ImageBatch, ShuffledImages, load_images
 from innx.train.loop import LoopConfig, Progress, train
-from innx.train.run_dir import check_same_fit, finish_run_dir, prepare_run_dir
+from innx.train.run_dir import RunDir, open_run_dir
+from innx.train.split import split_rows
 
 EVAL_BATCH = 512
 
@@ -93,11 +94,25 @@ def fit_classifier(
         )
     started = time.perf_counter()
     part = current_part(fit.device)
-    resuming = False
-    if part.is_main:
-        resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
-        check_same_fit(out, fit.to_dict(), resuming, ignore=("workers", "checkpoint_every"))
-    resuming = agree(part, resuming)
+    with open_run_dir(
+        out, fit=fit.to_dict(), part=part, resume=resume, overwrite=overwrite,
+        ignore=("workers", "checkpoint_every"),
+    ) as run:  # fmt: skip
+        metrics = _train(fit, dataset, run, started, progress, say)
+    return ClassifierResult(out, metrics)
+
+
+def _train(
+    fit: ClassifierFit,
+    dataset: ImageDataset,
+    run: RunDir,
+    started: float,
+    progress: Progress | None,
+    say: Callable[[str], None],
+) -> dict[str, float]:
+    """Train in ``run`` and write the run; its final metrics."""
+    assert dataset.classes is not None
+    part, out = run.part, run.path
     device = local_device(fit.device)
     torch.manual_seed(fit.seed)
     backbone = _build(fit, dataset)
@@ -129,50 +144,34 @@ def fit_classifier(
         keep_best="val_accuracy",
         best_higher=True,
     )
-    result = train(task, config, out, resume=resuming, progress=progress)
+    result = train(task, config, out, resume=run.resuming, progress=progress)
     metrics = {
         **result.metrics,
         "steps": float(steps),
         "epochs": steps / steps_per_epoch,
         "seconds": time.perf_counter() - started,
     }
-    if part.is_main:
-        config_json = {
-            "backbone": backbone.name,
-            "options": backbone.options,
-            "classes": list(dataset.classes),
-            "preprocessing": backbone.preprocessing.to_dict(),
-        }
-        write_run(
-            out,
-            {k: v.contiguous() for k, v in model.state_dict().items()},
-            CLASSIFIER_KIND,
-            config_json,
-            seed=fit.seed,
-            metrics=metrics,
-            extra={
-                "dataset": {
-                    "spec": dataset.spec,
-                    "fingerprint": dataset.fingerprint(),
-                    "n": len(dataset),
-                    "train": len(train_rows),
-                    "validation": len(val_rows),
-                },
-                "fit": fit.to_dict(),
-            },
-        )
-        finish_run_dir(out)
-    part.barrier()  # every process returns once the run directory is complete
-    return ClassifierResult(out, metrics)
-
-
-def split_rows(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training and validation rows of ``n``: a permutation from ``seed``, cut once."""
-    n_val = max(1, round(n * val_fraction))
-    if n - n_val < 1:
-        raise ConfigError(f"a dataset of {n} images is too small to split for validation")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return perm[n_val:].sort().values, perm[:n_val].sort().values
+    config_json = {
+        "backbone": backbone.name,
+        "options": backbone.options,
+        "classes": list(dataset.classes),
+        "preprocessing": backbone.preprocessing.to_dict(),
+    }
+    inputs = RunInputs(
+        dataset=DatasetInput(
+            dataset.spec, dataset.fingerprint(), len(dataset), len(train_rows), len(val_rows)
+        ),
+        fit=fit.to_dict(),
+    )
+    run.write(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        CLASSIFIER_KIND,
+        config_json,
+        inputs=inputs,
+        seed=fit.seed,
+        metrics=metrics,
+    )
+    return metrics
 
 
 class ClassifierTask:
@@ -204,6 +203,9 @@ class ClassifierTask:
         loss = F.cross_entropy(logits.flatten(1), labels)
         accuracy = (logits.flatten(1).argmax(1) == labels).float().mean().item()
         return loss, {"accuracy": accuracy}
+
+    def warm_start(self) -> None:
+        """Nothing to initialise from data."""
 
     def evaluate(self) -> dict[str, float]:
         correct, total_loss = 0, 0.0

@@ -27,19 +27,14 @@ from torch import nn
 
 from innx.errors import ConfigError
 from innx.flows import InvarianceConfig, InvarianceFlow, bits_per_dim, invariance_nll
-from innx.kernels.dispatch import use_kernels
 from innx.ops.fit.flow_training import RESUMABLE_CHANGES, FlowTraining, flow_loop, total_steps
-from innx.ops.fit.models import save_model
+from innx.store.runs import RunInputs, StoreInput
 from innx.store.view import ActivationStore
-from innx.train.batches import StoreBatches, split_store_rows
-from innx.train.distributed import agree, current_part, local_device
+from innx.train.batches import StoreBatches
+from innx.train.distributed import current_part, local_device
 from innx.train.loop import Progress, train
-from innx.train.run_dir import (
-    check_same_fit,
-    check_same_store,
-    finish_run_dir,
-    prepare_run_dir,
-)
+from innx.train.run_dir import open_run_dir
+from innx.train.split import split_store_rows
 
 PRESETS = ("paper", "small")
 VALIDATION_ROWS = 4096
@@ -101,67 +96,55 @@ def fit_invariance(
         index = store.index
         zbar_dim = int(store.latents.shape[1])  # type: ignore[union-attr]
     part = current_part(fit.device)
-    resuming = False
-    if part.is_main:
-        resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
-        check_same_store(out, fingerprint, resuming)
-        recorded = {**fit.to_dict(), "store_fingerprint": fingerprint}
-        check_same_fit(out, recorded, resuming, ignore=RESUMABLE_CHANGES)
-    resuming = agree(part, resuming)
-    device = local_device(fit.device)
-    train_rows, val_rows = split_store_rows(index, fit.val_fraction, fit.seed)
-    fields = ["latents", fit.layer]
-    data = StoreBatches(
-        Path(fit.store), fields, train_rows, fit.batch_size, fit.seed, part=part,
-        in_memory=fit.in_memory,
-    )  # fmt: skip
-    val = StoreBatches(Path(fit.store), fields, val_rows, 1, fit.seed).all(VALIDATION_ROWS)
-    mode = "in memory" if data.in_memory else "streamed from the store"
-    say(
-        f"{len(train_rows)} training and {len(val_rows)} validation rows of layer "
-        f"{fit.layer} {list(cond_shape)}, zbar {zbar_dim}-d, {mode}"
-    )
-    torch.manual_seed(fit.seed)
-    config = InvarianceConfig.preset(fit.preset, zbar_dim, cond_shape, seed=fit.seed)
-    model = InvarianceFlow(config).to(device)
-    noise = None
-    if fit.noise > 0 or fit.code_noise > 0:
-        codes, sample = data.all(NOISE_ROWS)  # the values over (up to) NOISE_ROWS rows
-        noise = ConditionNoise(sample.std(0) * fit.noise, fit.seed, codes.std(0) * fit.code_noise)
-    task = InvarianceTask(model, data, val, device, noise=noise)
-    steps = total_steps(fit, data.steps_per_epoch, DEFAULT_EPOCHS, MAX_DEFAULT_STEPS)
-    loop = flow_loop(fit, steps)
-    try:
-        with use_kernels(fit.kernels):
-            result = train(task, loop, out, resume=resuming, progress=progress)
-    finally:
-        data.close()
-    metrics = {
-        **result.metrics,
-        "steps": float(steps),
-        "epochs": steps / data.steps_per_epoch,
-        "seconds": time.perf_counter() - started,
-    }
-    if part.is_main:
-        save_model(
-            model,
-            out,
-            seed=fit.seed,
-            metrics=metrics,
-            extra={
-                "store": {
-                    "path": str(Path(fit.store).resolve()),
-                    "fingerprint": fingerprint,
-                    "layer": fit.layer,
-                    "cond_shape": list(cond_shape),
-                    "train": len(train_rows),
-                    "validation": len(val_rows),
-                },
-                "fit": fit.to_dict(),
-            },
+    with open_run_dir(
+        out, fit=fit.to_dict(), part=part, resume=resume, overwrite=overwrite,
+        ignore=RESUMABLE_CHANGES, store_fingerprint=fingerprint,
+    ) as run:  # fmt: skip
+        device = local_device(fit.device)
+        train_rows, val_rows = split_store_rows(index, fit.val_fraction, fit.seed)
+        fields = ["latents", fit.layer]
+        data = StoreBatches(
+            Path(fit.store), fields, train_rows, fit.batch_size, fit.seed, part=part,
+            in_memory=fit.in_memory,
+        )  # fmt: skip
+        val = StoreBatches(Path(fit.store), fields, val_rows, 1, fit.seed).all(VALIDATION_ROWS)
+        mode = "in memory" if data.in_memory else "streamed from the store"
+        say(
+            f"{len(train_rows)} training and {len(val_rows)} validation rows of layer "
+            f"{fit.layer} {list(cond_shape)}, zbar {zbar_dim}-d, {mode}"
         )
-        finish_run_dir(out)
-    part.barrier()  # every process returns once the run directory is complete
+        torch.manual_seed(fit.seed)
+        config = InvarianceConfig.preset(
+            fit.preset, zbar_dim, cond_shape, seed=fit.seed, kernels=fit.kernels
+        )
+        model = InvarianceFlow(config).to(device)
+        noise = None
+        if fit.noise > 0 or fit.code_noise > 0:
+            codes, sample = data.all(NOISE_ROWS)  # the values over (up to) NOISE_ROWS rows
+            noise = ConditionNoise(
+                sample.std(0) * fit.noise, fit.seed, codes.std(0) * fit.code_noise
+            )
+        task = InvarianceTask(model, data, val, device, noise=noise)
+        steps = total_steps(fit, data.steps_per_epoch, DEFAULT_EPOCHS, MAX_DEFAULT_STEPS)
+        loop = flow_loop(fit, steps)
+        try:
+            result = train(task, loop, out, resume=run.resuming, progress=progress)
+        finally:
+            data.close()
+        metrics = {
+            **result.metrics,
+            "steps": float(steps),
+            "epochs": steps / data.steps_per_epoch,
+            "seconds": time.perf_counter() - started,
+        }
+        inputs = StoreInput(
+            str(Path(fit.store).resolve()), fingerprint, layer=fit.layer, cond_shape=cond_shape,
+            train=len(train_rows), validation=len(val_rows),
+        )  # fmt: skip
+        run.write(
+            model.state_dict(), model.kind, model.config.to_dict(),
+            inputs=RunInputs(store=inputs, fit=fit.to_dict()), seed=fit.seed, metrics=metrics,
+        )  # fmt: skip
     return InvarianceResult(out, metrics)
 
 

@@ -83,6 +83,31 @@ def test_parse_invariance(tmp_path):
         parse_invariance("pool=")
 
 
+def test_a_run_with_a_missing_or_corrupt_manifest_is_refused(make_store, tmp_path):
+    from innx.flows import InvarianceConfig, InvarianceFlow
+    from innx.ops.fit.models import save_model
+    from innx.store import ActivationStore
+    from innx.store.runs import RunInputs, StoreInput
+
+    store = make_store(tmp_path / "acts.h5", n=64)
+    with ActivationStore(store) as acts:
+        recorded = StoreInput(str(store), acts.fingerprint(), layer="fc")
+    run = tmp_path / "inv"
+    t = InvarianceFlow(InvarianceConfig.preset("small", 6, (8,), n_blocks=1, width=8))
+    save_model(t, run, inputs=RunInputs(store=recorded, fit={"val_fraction": 0.25, "seed": 0}))
+    quick = AnalyzeOptions(str(store), (str(run),), samples=8, draws=2, judge_steps=0)
+    report = analyze(quick, tmp_path / "first").report
+    assert report["rows"]["held_out"] == 8  # the split its manifest records: held-out rows first
+    manifest = run / "manifest.json"
+    manifest.write_text(manifest.read_text()[:-20])
+    with pytest.raises(RunError, match=r"manifest\.json is not valid JSON .*re-run the fit"):
+        analyze(quick, tmp_path / "report")
+    manifest.unlink()
+    with pytest.raises(RunError, match=r"is not a finished run .*resume or re-run it"):
+        analyze(quick, tmp_path / "report")
+    assert not (tmp_path / "report").exists()
+
+
 # -- known answers on real fits ------------------------------------------------------------------
 
 

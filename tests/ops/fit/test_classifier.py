@@ -16,8 +16,9 @@ from safetensors.torch import load_file
 
 from innx.backbones import load_backbone
 from innx.errors import ConfigError
-from innx.ops.fit.classifier import ClassifierFit, fit_classifier, split_rows
+from innx.ops.fit.classifier import ClassifierFit, fit_classifier
 from innx.store.runs import read_run
+from innx.train.split import split_rows
 
 
 @pytest.fixture(scope="module")

@@ -29,9 +29,7 @@ from innx.flows import (
     bits_per_dim,
     semantic_pair_nll,
 )
-from innx.kernels.dispatch import use_kernels
 from innx.ops.fit.flow_training import RESUMABLE_CHANGES, flow_loop, total_steps
-from innx.ops.fit.models import save_model
 from innx.ops.fit.semantic.evaluate import evaluate_semantic
 from innx.ops.fit.semantic.inputs import (
     PairBatches,
@@ -46,9 +44,10 @@ from innx.ops.fit.semantic.options import (
     NOISE_ROWS,
     SemanticFit,
 )
-from innx.train.distributed import agree, current_part, local_device
+from innx.store.runs import RunInputs, StoreInput
+from innx.train.distributed import current_part, local_device
 from innx.train.loop import Progress, train
-from innx.train.run_dir import check_same_fit, check_same_store, finish_run_dir, prepare_run_dir
+from innx.train.run_dir import open_run_dir
 
 
 @dataclass(frozen=True)
@@ -86,69 +85,55 @@ def fit_semantic(
     inputs = read_inputs(fit)
     try:
         sizes = block_sizes(fit, inputs, say)
-        resuming = False
-        if part.is_main:
-            resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
-            check_same_store(out, inputs.fingerprint, resuming)
-            recorded = {**fit.to_dict(), "sizes": sizes, "store_fingerprint": inputs.fingerprint}
-            check_same_fit(
-                out,
-                recorded,
-                resuming,
-                ignore=(*RESUMABLE_CHANGES, "autoencoder", "swaps"),
+        with open_run_dir(
+            out, fit={**fit.to_dict(), "sizes": sizes}, part=part, resume=resume,
+            overwrite=overwrite, ignore=(*RESUMABLE_CHANGES, "autoencoder", "swaps"),
+            store_fingerprint=inputs.fingerprint,
+        ) as run:  # fmt: skip
+            device = local_device(fit.device)
+            data = PairBatches(inputs.table, inputs.train, fit.batch_size, fit.seed, part=part)
+            val = PairBatches(inputs.table, inputs.val, len(inputs.val), fit.seed).global_batch(0)
+            say(
+                f"{len(inputs.train_rows)} training and {len(inputs.val_rows)} validation rows, "
+                f"{inputs.table.dim}-d input ({fit.on}), blocks {sizes}"
             )
-        resuming = agree(part, resuming)
-        device = local_device(fit.device)
-        data = PairBatches(inputs.table, inputs.train, fit.batch_size, fit.seed, part=part)
-        val = PairBatches(inputs.table, inputs.val, len(inputs.val), fit.seed).global_batch(0)
-        say(
-            f"{len(inputs.train_rows)} training and {len(inputs.val_rows)} validation rows, "
-            f"{inputs.table.dim}-d input ({fit.on}), blocks {sizes}"
-        )
-        torch.manual_seed(fit.seed)
-        factors = {name: sizes[name] for name in fit.names}
-        model = SemanticFlow(
-            SemanticConfig.preset(fit.preset, inputs.table.dim, factors, seed=fit.seed)
-        )
-        model = model.to(device)
-        steps = total_steps(fit, data.steps_per_epoch, DEFAULT_EPOCHS, MAX_DEFAULT_STEPS)
-        std = inputs.table.take(inputs.train_rows[:NOISE_ROWS]).std(0)
-        noise = CodeNoise(std, fit.noise, fit.noise_final, steps, fit.seed)
-        task = SemanticTask(model, data, val, fit.rho, device, noise=noise)
-        loop = flow_loop(fit, steps)
-        with use_kernels(fit.kernels):
-            result = train(task, loop, out, resume=resuming, progress=progress)
-        metrics = {**result.metrics, "steps": float(steps), "epochs": steps / data.steps_per_epoch}
-        if part.is_main:
-            say("measuring probes, leakage and factor swaps on the validation rows")
-            metrics.update(
-                evaluate_semantic(
-                    model.eval(), fit, inputs.table, inputs.train_rows, inputs.val_rows,
-                    inputs.attributes, device=device, log=say,
+            torch.manual_seed(fit.seed)
+            factors = {name: sizes[name] for name in fit.names}
+            model = SemanticFlow(
+                SemanticConfig.preset(
+                    fit.preset, inputs.table.dim, factors, seed=fit.seed, kernels=fit.kernels
                 )
-            )  # fmt: skip
-        metrics["seconds"] = time.perf_counter() - started
-        if part.is_main:
-            save_model(
-                model,
-                out,
-                seed=fit.seed,
-                metrics=metrics,
-                extra={
-                    "store": {
-                        "path": str(Path(fit.store).resolve()),
-                        "fingerprint": inputs.fingerprint,
-                        "on": fit.on,
-                        "train": len(inputs.train_rows),
-                        "validation": len(inputs.val_rows),
-                    },
-                    "factors": [str(spec) for spec in fit.specs],
-                    "sizes": sizes,
-                    "fit": fit.to_dict(),
-                },
             )
-            finish_run_dir(out)
-        part.barrier()  # every process returns once the run directory is complete
+            model = model.to(device)
+            steps = total_steps(fit, data.steps_per_epoch, DEFAULT_EPOCHS, MAX_DEFAULT_STEPS)
+            std = inputs.table.take(inputs.train_rows[:NOISE_ROWS]).std(0)
+            noise = CodeNoise(std, fit.noise, fit.noise_final, steps, fit.seed)
+            task = SemanticTask(model, data, val, fit.rho, device, noise=noise)
+            loop = flow_loop(fit, steps)
+            result = train(task, loop, out, resume=run.resuming, progress=progress)
+            metrics = {
+                **result.metrics,
+                "steps": float(steps),
+                "epochs": steps / data.steps_per_epoch,
+            }
+            if part.is_main:
+                say("measuring probes, leakage and factor swaps on the validation rows")
+                metrics.update(
+                    evaluate_semantic(
+                        model.eval(), fit, inputs.table, inputs.train_rows, inputs.val_rows,
+                        inputs.attributes, device=device, log=say,
+                    )
+                )  # fmt: skip
+            metrics["seconds"] = time.perf_counter() - started
+            store = StoreInput(
+                str(Path(fit.store).resolve()), inputs.fingerprint, on=fit.on,
+                train=len(inputs.train_rows), validation=len(inputs.val_rows),
+            )  # fmt: skip
+            run.write(
+                model.state_dict(), model.kind, model.config.to_dict(),
+                inputs=RunInputs(store=store, fit=fit.to_dict()), seed=fit.seed, metrics=metrics,
+                extra={"factors": [str(spec) for spec in fit.specs], "sizes": sizes},
+            )  # fmt: skip
     finally:
         inputs.close()
     return SemanticResult(out, sizes, metrics)

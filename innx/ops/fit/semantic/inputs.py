@@ -2,7 +2,7 @@
 
 :class:`InputTable` holds the field the INN ``e`` is fitted to (``latents`` by default, or a
 layer, flattened) in memory when its stored bytes fit :data:`~innx.train.batches.
-STORE_MEMORY_CAP`; above the cap each batch's rows are read from the file (one sorted read per
+MEMORY_CAP`; above the cap each batch's rows are read from the file (one sorted read per
 batch). :class:`PairBatches` turns a :class:`~innx.data.pairs.PairSampler` (a fresh draw per step)
 or fixed :class:`~innx.data.pairs.Pairs` (a seeded permutation per epoch) into the shared loop's
 batches ``(za, zb, factor)``; batch ``s`` depends only on the seed and ``s``.
@@ -27,8 +27,9 @@ from innx.flows import estimate_factor_sizes
 from innx.flows.semantic import RESIDUAL
 from innx.ops.fit.semantic.options import SemanticFit, input_field
 from innx.store.view import ActivationStore
-from innx.train.batches import STORE_MEMORY_CAP, split_store_rows
+from innx.train.batches import MEMORY_CAP, hold_in_memory
 from innx.train.distributed import SINGLE, Part
+from innx.train.split import split_store_rows
 
 VALIDATION_PAIRS = 4096
 PAIRS_PER_VALIDATION_ROW = 8  # a small store gets fewer held-out pairs: more would repeat rows
@@ -49,7 +50,7 @@ class InputTable:
         field: str,
         *,
         in_memory: bool | None = None,
-        cap_bytes: int = STORE_MEMORY_CAP,
+        cap_bytes: int = MEMORY_CAP,
     ) -> None:
         self.path = Path(path)
         with ActivationStore(self.path) as store:
@@ -58,7 +59,7 @@ class InputTable:
             self.n = int(dataset.shape[0])
             self.dim = math.prod(dataset.shape[1:])
             stored = self.n * self.dim * dataset.dtype.itemsize
-            self.in_memory = in_memory if in_memory is not None else stored <= cap_bytes
+            self.in_memory = hold_in_memory(stored, in_memory, cap_bytes)
             self._memory = self._flat(dataset[...]) if self.in_memory else None
         self._file: h5py.File | None = None
         self._pid: int | None = None
