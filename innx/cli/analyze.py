@@ -8,26 +8,31 @@ from typing import Annotated
 
 import typer
 
-from innx.cli.options import Device, JsonFlag, Overwrite, Seed
+from innx.cli.params import (
+    Autoencoder,
+    DefaultsOf,
+    Device,
+    InternalBatchSize,
+    InvarianceRuns,
+    JsonFlag,
+    Kernels,
+    OptionalSemantic,
+    Overwrite,
+    Rows,
+    Seed,
+    output_option,
+    parse_rows,
+)
 from innx.cli.progress import log, step_progress
-from innx.errors import ConfigError
+
+ANALYZE = DefaultsOf("innx.ops.analyze.analysis:AnalyzeOptions")
 
 
 def analyze(
     store: Annotated[Path, typer.Argument(help="The activation store the runs were fitted on.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The report directory to write.")],
-    invariance: Annotated[
-        list[str],
-        typer.Option(
-            "--invariance",
-            help="An invariance run (innx fit invariance), one per layer, repeatable; layers are "
-            "reported in this order. LAYER=RUN also checks that RUN was fitted on LAYER.",
-        ),
-    ],
-    semantic: Annotated[
-        str | None,
-        typer.Option("--semantic", help="A semantic run (innx fit semantic): report its concepts."),
-    ] = None,
+    output: Annotated[Path, output_option("The report directory to write.")],
+    invariance: InvarianceRuns,
+    semantic: OptionalSemantic = None,
     factor: Annotated[
         list[str] | None,
         typer.Option(
@@ -44,49 +49,40 @@ def analyze(
             "store's backbone, when it is a classifier).",
         ),
     ] = None,
-    autoencoder: Annotated[
-        str | None,
-        typer.Option(
-            "--autoencoder",
-            help="The autoencoder run of the store's latents (default: the one it names).",
-        ),
-    ] = None,
-    rows: Annotated[
-        str | None,
-        typer.Option(
-            "--rows",
-            help="Store rows to analyze: 0,5,9 or ranges 0:512 (default: --samples rows chosen "
-            "by --seed, rows held out by the fits first).",
-        ),
-    ] = None,
+    autoencoder: Autoencoder = None,
+    rows: Rows = None,
     samples: Annotated[
-        int, typer.Option("--samples", min=2, help="Rows to analyze when --rows is not given.")
-    ] = 512,
+        int,
+        typer.Option(
+            "--samples",
+            min=2,
+            help="Rows to analyze when --rows is not given, chosen by --seed (rows held out by "
+            "the fits first).",
+        ),
+    ] = ANALYZE.samples,
     draws: Annotated[
         int, typer.Option("--draws", min=2, help="Draws of v per row for the shares explained.")
-    ] = 16,
+    ] = ANALYZE.draws,
     decode_draws: Annotated[
         int,
         typer.Option("--decode-draws", min=1, help="Draws per row decoded to check preservation."),
-    ] = 4,
+    ] = ANALYZE.decode_draws,
     judge_steps: Annotated[
-        int | None,
+        int,
         typer.Option(
             "--judge-steps",
             min=0,
             help="Training steps of the judge that reads each factor off images for 'kept' "
-            "(default 800; 0: no judge, no kept).",
+            "(0: no judge, no kept).",
         ),
-    ] = None,
+    ] = ANALYZE.judge_steps,
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", min=10, help="Resamples of the rows for each interval.")
-    ] = 200,
-    batch_size: Annotated[
-        int,
-        typer.Option("--internal-batch-size", min=1, help="Rows per forward pass (memory)."),
-    ] = 256,
-    seed: Seed = 0,
-    device: Device = "cpu",
+    ] = ANALYZE.bootstrap,
+    batch_size: InternalBatchSize = ANALYZE.batch_size,
+    seed: Seed = ANALYZE.seed,
+    device: Device = ANALYZE.device,
+    kernels: Kernels = ANALYZE.kernels,
     overwrite: Overwrite = False,
     json_output: JsonFlag = False,
 ) -> None:
@@ -108,16 +104,17 @@ def analyze(
         semantic=semantic,
         factors=tuple(factor or ()),
         classifier=classifier,
-        autoencoder=autoencoder,
-        rows=parse_rows(rows) if rows is not None else (),
+        autoencoder=None if autoencoder is None else str(autoencoder),
+        rows=parse_rows(rows),
         samples=samples,
         draws=draws,
         decode_draws=decode_draws,
         seed=seed,
         device=device,
+        kernels=kernels,
         batch_size=batch_size,
         bootstrap=bootstrap,
-        **({} if judge_steps is None else {"judge_steps": judge_steps}),
+        judge_steps=judge_steps,
     )
     with step_progress("analyze") as progress:
         result = run_analyze(
@@ -139,19 +136,3 @@ def analyze(
         typer.echo(json.dumps(summary, indent=2))
     else:
         typer.echo(str(result.path))
-
-
-def parse_rows(text: str) -> tuple[int, ...]:
-    """``"0,5,9"`` → ``(0, 5, 9)``; ``"0:3,7"`` → ``(0, 1, 2, 7)`` (ranges are half-open)."""
-    rows: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
-        start, sep, stop = part.partition(":")
-        try:
-            rows += list(range(int(start), int(stop))) if sep else [int(part)]
-        except ValueError:
-            raise ConfigError(
-                f"--rows takes rows and ranges like 0,5,9 or 0:512, got {part!r}"
-            ) from None
-    if not rows:
-        raise ConfigError(f"--rows {text} selects no rows; pass rows like 0,5,9 or 0:512")
-    return tuple(rows)

@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from innx.cli.options import BackboneOptions, JsonFlag, NumClasses, Weights, parse_options
+from innx.cli.params import BackboneOptions, JsonFlag, NumClasses, Weights, parse_options
 
 
 def _console() -> Console:

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from innx.cli.options import JsonFlag, Overwrite, Seed
+from innx.cli.params import JsonFlag, Overwrite, Seed
 from innx.cli.progress import step_progress
 
 app = typer.Typer(
@@ -26,8 +26,12 @@ app = typer.Typer(
 @app.command("shapes")
 def shapes(
     out: Annotated[Path, typer.Argument(help="Folder to write (must not exist or be empty).")],
+    # Defaults written here, not read from write_shapes_folder: 'innx data shapes --help' stays
+    # instant by not importing innx.data (torch).
     n: Annotated[int, typer.Option("--n", min=1, help="Number of images.")] = 20000,
-    size: Annotated[int, typer.Option(min=16, max=128, help="Image size in pixels.")] = 32,
+    size: Annotated[
+        int, typer.Option("--size", min=16, max=128, help="Image size in pixels.")
+    ] = 32,
     seed: Seed = 0,
     overwrite: Overwrite = False,
 ) -> None:

@@ -7,40 +7,35 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from innx.cli.params import DefaultsOf, Overwrite, Seed, output_option
 from innx.cli.progress import log
 
 if TYPE_CHECKING:
     from innx.ops.demo.runner import Stage
 
+DEMO = DefaultsOf("innx.ops.demo.runner:run_demo")
+
 
 def demo(
-    output: Annotated[
-        Path, typer.Option("-o", "--output", help="The demo folder (made, or resumed).")
-    ] = Path("innx-demo"),
+    output: Annotated[Path, output_option("The demo folder (made, or resumed).")] = Path(
+        "innx-demo"
+    ),
     quick: Annotated[
         bool,
         typer.Option(
             "--quick", help="A small, fast run (about a minute) that checks it all works."
         ),
     ] = False,
-    seed: Annotated[
-        int,
-        typer.Option(
-            "--seed",
-            min=0,
-            help="Draws everything anew: the data, every fit's initialisation, the analysis.",
-        ),
-    ] = 0,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Delete the demo folder's contents and start over.")
-    ] = False,
+    seed: Seed = DEMO.seed,
+    overwrite: Overwrite = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show each stage's log lines too.")
     ] = False,
 ) -> None:
     """Run the method on shapes: data, classifier, autoencoder, extract, t per layer, e, render,
-    analyze. Stages already complete are skipped, so an interrupted demo resumes; prints the
-    report's path."""
+    analyze. Stages already complete are skipped, so an interrupted demo resumes (--overwrite
+    deletes the folder's contents and starts over); --seed draws everything anew: the data,
+    every fit's initialisation, the analysis. Prints the report's path."""
     from innx.ops.demo.runner import run_demo
 
     def on_stage(i: int, count: int, stage: Stage, event: str) -> None:

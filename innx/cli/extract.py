@@ -9,8 +9,10 @@ from typing import Annotated
 
 import typer
 
-from innx.cli.options import (
+from innx.cli.params import (
     BackboneOptions,
+    BatchSize,
+    DefaultsOf,
     Device,
     JsonFlag,
     NumClasses,
@@ -19,14 +21,17 @@ from innx.cli.options import (
     Seed,
     Weights,
     Workers,
+    output_option,
     parse_options,
 )
 from innx.cli.progress import log, step_progress
 
+EXTRACT = DefaultsOf("innx.ops.extract.extraction:ExtractOptions")
+
 
 def extract(
     data: Annotated[str, typer.Argument(help="A dataset spec, e.g. shapes:n=20000,size=32.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The store to write (.h5).")],
+    output: Annotated[Path, output_option("The store to write (.h5).")],
     backbone: Annotated[
         str | None,
         typer.Option("--backbone", help="A backbone name (may be omitted with --weights RUN)."),
@@ -45,11 +50,13 @@ def extract(
     store_images: Annotated[
         bool, typer.Option("--store-images", help="Keep uint8 thumbnails for innx render.")
     ] = False,
-    dtype: Annotated[str, typer.Option("--dtype", help="float32 or float16.")] = "float32",
-    compression: Annotated[str, typer.Option("--compression", help="none, lzf or gzip.")] = "none",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
-    workers: Workers = 0,
-    device: Device = "cpu",
+    dtype: Annotated[str, typer.Option("--dtype", help="float32 or float16.")] = EXTRACT.dtype,
+    compression: Annotated[
+        str, typer.Option("--compression", help="none, lzf or gzip.")
+    ] = EXTRACT.compression,
+    batch_size: BatchSize = EXTRACT.batch_size,
+    workers: Workers = EXTRACT.workers,
+    device: Device = EXTRACT.device,
     limit: Annotated[
         int | None,
         typer.Option("--limit", min=1, help="Only N images (the first N of the rows' order)."),
@@ -62,7 +69,7 @@ def extract(
             "them back), so that any block of rows is a random sample; --no-shuffle keeps the "
             "dataset's order.",
         ),
-    ] = True,
+    ] = EXTRACT.shuffle,
     skip_bad: Annotated[
         bool,
         typer.Option("--skip-bad", help="Skip unreadable images (recorded in /bad, index -1)."),
@@ -70,7 +77,7 @@ def extract(
     fail_on_nonfinite: Annotated[
         bool, typer.Option("--fail-on-nonfinite", help="Stop at the first NaN or inf.")
     ] = False,
-    seed: Seed = 0,
+    seed: Seed = EXTRACT.seed,
     resume: Resume = False,
     overwrite: Overwrite = False,
     json_output: JsonFlag = False,

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from innx.cli.options import JsonFlag
+from innx.cli.params import JsonFlag
 
 
 def info(

@@ -18,7 +18,6 @@ when some fail: it is a report, not a check. ``--json`` prints, for scripts::
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import typer
 from rich import box
@@ -26,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from innx.cli.params import JsonFlag
 from innx.plugins import GROUPS, PluginStatus, registry
 
 _STYLES = {"ok": "green", "failed": "bold red", "duplicate": "bold red", "disabled": "dim"}
@@ -52,11 +52,7 @@ def _table(statuses: list[PluginStatus], selection: str | None) -> Table:
     return table
 
 
-def plugins(
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report as JSON (for scripts).")
-    ] = False,
-) -> None:
+def plugins(json_output: JsonFlag = False) -> None:
     """List the installed plugins, the distribution providing each, and why any fails to load."""
     reg = registry()
     statuses = reg.report()

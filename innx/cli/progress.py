@@ -1,11 +1,17 @@
-"""Progress and log lines on stderr: a rich progress bar on a terminal, quiet in a pipe."""
+"""Progress and log lines on stderr: a rich progress bar on a terminal, quiet in a pipe; and
+what a fit prints on stdout (its run directory), from the first process only."""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -17,6 +23,7 @@ from rich.progress import (
 )
 
 StepProgress = Callable[[int, int, dict[str, float]], None]
+R = TypeVar("R")
 
 
 def stderr() -> Console:
@@ -65,3 +72,22 @@ def step_progress(description: str) -> Iterator[StepProgress]:
             bar.update(task, completed=done, total=total, info=_format(metrics))
 
         yield update
+
+
+def run_fit(
+    label: str, fit_fn: Callable[..., R], fit: Any, output: Path, resume: bool, overwrite: bool
+) -> R:
+    """One ``innx fit``: ``fit_fn(fit, output, …)`` with a progress bar, its log on stderr."""
+    with step_progress(label) as progress:
+        return fit_fn(fit, output, resume=resume, overwrite=overwrite, progress=progress, log=log)
+
+
+def report_run(run_dir: Path, metrics: dict[str, float], json_output: bool) -> None:
+    """The run directory on stdout, or a JSON summary with its metrics (rank 0 only)."""
+    if not main_process():
+        return
+    if json_output:
+        typer.echo(json.dumps({"run": str(run_dir), "metrics": metrics}, indent=2))
+    else:
+        typer.echo(str(run_dir))
+    sys.stdout.flush()

@@ -8,61 +8,59 @@ from typing import Annotated, Any
 
 import typer
 
-from innx.cli.options import Device, JsonFlag, Overwrite, Seed
+from innx.cli.params import (
+    Autoencoder,
+    DefaultsOf,
+    Device,
+    Fps,
+    Frames,
+    Images,
+    InternalBatchSize,
+    Invariance,
+    InvarianceRuns,
+    JsonFlag,
+    Kernels,
+    LayerCheck,
+    LayerChecks,
+    Overwrite,
+    RenderFactor,
+    Rows,
+    Samples,
+    Seed,
+    Semantic,
+    Temperature,
+    output_option,
+    parse_invariance,
+    parse_rows,
+)
 from innx.cli.progress import log
+from innx.errors import ConfigError
 
 app = typer.Typer(
     help="Render invariance samples, mixes, factor swaps and walks as labelled PNG grids and GIFs.",
     no_args_is_help=True,
 )
 
+SAMPLES = DefaultsOf("innx.ops.render.modes:SamplesRender")
+LAYERS = DefaultsOf("innx.ops.render.modes:LayersRender")
+MIX = DefaultsOf("innx.ops.render.modes:MixRender")
+ANIMATE = DefaultsOf("innx.ops.render.modes:AnimateRender")
+SWAP = DefaultsOf("innx.ops.render.semantic:SwapRender")
+INTERPOLATE = DefaultsOf("innx.ops.render.semantic:InterpolateRender")
+
 Store = Annotated[
     Path, typer.Argument(help="An activation store with latents (innx extract --autoencoder).")
 ]
-Rows = Annotated[
-    str | None,
-    typer.Option("--rows", help="Store rows to render, comma-separated, e.g. 0,5,9."),
-]
-Images = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--image",
-        help="An image file to render instead of store rows (repeatable); it is encoded through "
-        "the store's backbone and autoencoder.",
-    ),
-]
-Invariance = Annotated[
-    Path, typer.Option("--invariance", help="An invariance run (innx fit invariance).")
-]
-Layer = Annotated[
-    str | None,
-    typer.Option("--layer", help="Check that the invariance run was fitted on this layer."),
-]
-Semantic = Annotated[Path, typer.Option("--semantic", help="A semantic run (innx fit semantic).")]
-Factor = Annotated[str, typer.Option("--factor", help="The factor of the semantic run to change.")]
-Samples = Annotated[
-    int, typer.Option("-n", "--samples", min=1, help="Invariance samples per input.")
-]
-Temperature = Annotated[
-    float, typer.Option("--temperature", min=0.0, help="Draw v ~ N(0, T² I): below 1, tamer.")
-]
-Frames = Annotated[int, typer.Option("--frames", min=1, help="Frames of the GIF.")]
-Fps = Annotated[float, typer.Option("--fps", min=0.1, max=1000.0, help="GIF frames per second.")]
-Autoencoder = Annotated[
-    Path | None,
-    typer.Option("--autoencoder", help="The autoencoder run (default: the one the store names)."),
-]
-BatchSize = Annotated[
-    int,
-    typer.Option(
-        "--internal-batch-size", min=1, help="Rows per forward pass: lower it to use less memory."
-    ),
-]
-Png = Annotated[Path, typer.Option("-o", "--output", help="The PNG to write (OUT.png).")]
-PngGif = Annotated[
-    Path, typer.Option("-o", "--output", help="The PNG to write; the GIF goes beside it (OUT.gif).")
-]
-Gif = Annotated[Path, typer.Option("-o", "--output", help="The GIF to write (OUT.gif).")]
+Png = Annotated[Path, output_option("The PNG to write (OUT.png).")]
+
+
+def _fps(frame_ms: int) -> float:
+    """``--fps`` of a GIF whose frames last ``frame_ms`` (the ops' unit)."""
+    return 1000 / frame_ms
+
+
+INTERPOLATE_FPS = INTERPOLATE.through("frame_ms", _fps)
+ANIMATE_FPS = ANIMATE.through("frame_ms", _fps)
 
 
 @app.command("samples")
@@ -72,13 +70,14 @@ def samples(
     output: Png,
     rows: Rows = None,
     image: Images = None,
-    layer: Layer = None,
-    n: Samples = 8,
-    temperature: Temperature = 1.0,
-    seed: Seed = 0,
+    layer: LayerCheck = None,
+    n: Samples = SAMPLES.samples,
+    temperature: Temperature = SAMPLES.temperature,
+    seed: Seed = SAMPLES.seed,
     autoencoder: Autoencoder = None,
-    device: Device = "cpu",
-    internal_batch_size: BatchSize = 256,
+    device: Device = SAMPLES.device,
+    kernels: Kernels = SAMPLES.kernels,
+    internal_batch_size: InternalBatchSize = SAMPLES.batch_size,
     overwrite: Overwrite = False,
     json_output: JsonFlag = False,
 ) -> None:
@@ -88,9 +87,10 @@ def samples(
     """
     from innx.ops.render.modes import SamplesRender, render_samples
 
-    common = _common(store, rows, image, seed, autoencoder, device, internal_batch_size)
+    run, layer = _invariance(invariance, layer)
+    common = _common(store, rows, image, seed, autoencoder, device, kernels, internal_batch_size)
     options = SamplesRender(
-        **common, invariance=invariance, layer=layer, samples=n, temperature=temperature
+        **common, invariance=run, layer=layer, samples=n, temperature=temperature
     )
     _report("samples", render_samples(options, output, overwrite=overwrite, log=log), json_output)
 
@@ -98,25 +98,18 @@ def samples(
 @app.command("layers")
 def layers(
     store: Store,
-    invariance: Annotated[
-        list[Path],
-        typer.Option("--invariance", help="The invariance run of a layer (repeat: one per layer)."),
-    ],
+    invariance: InvarianceRuns,
     output: Png,
     rows: Rows = None,
     image: Images = None,
-    layer: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--layer", help="Check the runs' layers: one --layer per --invariance, in order."
-        ),
-    ] = None,
-    n: Samples = 8,
-    temperature: Temperature = 1.0,
-    seed: Seed = 0,
+    layer: LayerChecks = None,
+    n: Samples = LAYERS.samples,
+    temperature: Temperature = LAYERS.temperature,
+    seed: Seed = LAYERS.seed,
     autoencoder: Autoencoder = None,
-    device: Device = "cpu",
-    internal_batch_size: BatchSize = 256,
+    device: Device = LAYERS.device,
+    kernels: Kernels = LAYERS.kernels,
+    internal_batch_size: InternalBatchSize = LAYERS.batch_size,
     overwrite: Overwrite = False,
     json_output: JsonFlag = False,
 ) -> None:
@@ -126,13 +119,10 @@ def layers(
     """
     from innx.ops.render.modes import LayersRender, render_layers
 
-    common = _common(store, rows, image, seed, autoencoder, device, internal_batch_size)
+    runs, checks = _invariance_runs(invariance, layer or [])
+    common = _common(store, rows, image, seed, autoencoder, device, kernels, internal_batch_size)
     options = LayersRender(
-        **common,
-        invariance=tuple(invariance),
-        layers=tuple(layer or ()),
-        samples=n,
-        temperature=temperature,
+        **common, invariance=runs, layers=checks, samples=n, temperature=temperature
     )
     _report("layers", render_layers(options, output, overwrite=overwrite, log=log), json_output)
 
@@ -144,10 +134,11 @@ def mix(
     output: Png,
     rows: Rows = None,
     image: Images = None,
-    layer: Layer = None,
+    layer: LayerCheck = None,
     autoencoder: Autoencoder = None,
-    device: Device = "cpu",
-    internal_batch_size: BatchSize = 256,
+    device: Device = MIX.device,
+    kernels: Kernels = MIX.kernels,
+    internal_batch_size: InternalBatchSize = MIX.batch_size,
     overwrite: Overwrite = False,
     json_output: JsonFlag = False,
 ) -> None:
@@ -157,8 +148,9 @@ def mix(
     """
     from innx.ops.render.modes import MixRender, render_mix
 
-    common = _common(store, rows, image, 0, autoencoder, device, internal_batch_size)
-    options = MixRender(**common, invariance=invariance, layer=layer)
+    run, layer = _invariance(invariance, layer)
+    common = _common(store, rows, image, None, autoencoder, device, kernels, internal_batch_size)
+    options = MixRender(**common, invariance=run, layer=layer)
     _report("mix", render_mix(options, output, overwrite=overwrite, log=log), json_output)
 
 
@@ -166,13 +158,14 @@ def mix(
 def swap(
     store: Store,
     semantic: Semantic,
-    factor: Factor,
+    factor: RenderFactor,
     output: Png,
     rows: Rows = None,
     image: Images = None,
     autoencoder: Autoencoder = None,
-    device: Device = "cpu",
-    internal_batch_size: BatchSize = 256,
+    device: Device = SWAP.device,
+    kernels: Kernels = SWAP.kernels,
+    internal_batch_size: InternalBatchSize = SWAP.batch_size,
     overwrite: Overwrite = False,
     json_output: JsonFlag = False,
 ) -> None:
@@ -182,7 +175,7 @@ def swap(
     """
     from innx.ops.render.semantic import SwapRender, render_swap
 
-    common = _common(store, rows, image, 0, autoencoder, device, internal_batch_size)
+    common = _common(store, rows, image, None, autoencoder, device, kernels, internal_batch_size)
     options = SwapRender(**common, semantic=semantic, factor=factor)
     _report("swap", render_swap(options, output, overwrite=overwrite, log=log), json_output)
 
@@ -191,8 +184,8 @@ def swap(
 def interpolate(
     store: Store,
     semantic: Semantic,
-    factor: Factor,
-    output: PngGif,
+    factor: RenderFactor,
+    output: Annotated[Path, output_option("The PNG to write; the GIF goes beside it (OUT.gif).")],
     rows: Rows = None,
     image: Images = None,
     sigmas: Annotated[
@@ -203,29 +196,33 @@ def interpolate(
             "walking from the first input to the second.",
         ),
     ] = None,
-    steps: Annotated[int, typer.Option("--steps", min=2, help="Images in the strip.")] = 7,
-    frames: Frames = 24,
-    fps: Fps = 12.5,
+    strip: Annotated[
+        int, typer.Option("--strip", min=2, help="Images in the strip (OUT.png).")
+    ] = INTERPOLATE.strip,
+    frames: Frames = INTERPOLATE.frames,
+    fps: Fps = INTERPOLATE_FPS,
     autoencoder: Autoencoder = None,
-    device: Device = "cpu",
-    internal_batch_size: BatchSize = 256,
+    device: Device = INTERPOLATE.device,
+    kernels: Kernels = INTERPOLATE.kernels,
+    internal_batch_size: InternalBatchSize = INTERPOLATE.batch_size,
     overwrite: Overwrite = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Walk factor F from one input to another, or traverse it around each input (--sigmas K).
 
     A walk takes two inputs; a traversal moves the factor by ±K standard deviations along the
-    direction it varies most over the store. Writes a strip (OUT.png) and a looping GIF (OUT.gif).
+    direction it varies most over the store. Writes a strip of --strip images (OUT.png) and a
+    looping GIF of --frames frames (OUT.gif).
     """
     from innx.ops.render.semantic import InterpolateRender, render_interpolate
 
-    common = _common(store, rows, image, 0, autoencoder, device, internal_batch_size)
+    common = _common(store, rows, image, None, autoencoder, device, kernels, internal_batch_size)
     options = InterpolateRender(
         **common,
         semantic=semantic,
         factor=factor,
         sigmas=sigmas,
-        steps=steps,
+        strip=strip,
         frames=frames,
         frame_ms=_frame_ms(fps),
     )
@@ -237,20 +234,21 @@ def interpolate(
 def animate(
     store: Store,
     invariance: Invariance,
-    output: Gif,
+    output: Annotated[Path, output_option("The GIF to write (OUT.gif).")],
     rows: Rows = None,
     image: Images = None,
-    layer: Layer = None,
-    frames: Frames = 48,
+    layer: LayerCheck = None,
+    frames: Frames = ANIMATE.frames,
     keyframes: Annotated[
         int, typer.Option("--keyframes", min=2, help="Seeded v the loop passes through.")
-    ] = 4,
-    temperature: Temperature = 1.0,
-    fps: Fps = 12.5,
-    seed: Seed = 0,
+    ] = ANIMATE.keyframes,
+    temperature: Temperature = ANIMATE.temperature,
+    fps: Fps = ANIMATE_FPS,
+    seed: Seed = ANIMATE.seed,
     autoencoder: Autoencoder = None,
-    device: Device = "cpu",
-    internal_batch_size: BatchSize = 256,
+    device: Device = ANIMATE.device,
+    kernels: Kernels = ANIMATE.kernels,
+    internal_batch_size: InternalBatchSize = ANIMATE.batch_size,
     overwrite: Overwrite = False,
     json_output: JsonFlag = False,
 ) -> None:
@@ -260,10 +258,11 @@ def animate(
     """
     from innx.ops.render.modes import AnimateRender, render_animate
 
-    common = _common(store, rows, image, seed, autoencoder, device, internal_batch_size)
+    run, layer = _invariance(invariance, layer)
+    common = _common(store, rows, image, seed, autoencoder, device, kernels, internal_batch_size)
     options = AnimateRender(
         **common,
-        invariance=invariance,
+        invariance=run,
         layer=layer,
         frames=frames,
         keyframes=keyframes,
@@ -277,32 +276,51 @@ def _common(
     store: Path,
     rows: str | None,
     images: list[Path] | None,
-    seed: int,
+    seed: int | None,
     autoencoder: Path | None,
     device: str,
+    kernels: str,
     batch_size: int,
 ) -> dict[str, Any]:
-    """The options every mode shares, as keyword arguments of :class:`innx.ops.render.modes.Render`."""
-    return {
+    """The options every mode shares, as keyword arguments of :class:`innx.ops.render.modes.Render`
+    (``seed`` ``None``: a mode that draws nothing keeps the default)."""
+    common = {
         "store": store,
-        "rows": _parse_rows(rows),
+        "rows": parse_rows(rows),
         "images": tuple(images or ()),
-        "seed": seed,
         "autoencoder": autoencoder,
         "device": device,
+        "kernels": kernels,
         "batch_size": batch_size,
     }
+    return common if seed is None else {**common, "seed": seed}
 
 
-def _parse_rows(text: str | None) -> tuple[int, ...]:
-    if text is None:
-        return ()
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not a comma-separated list of rows, e.g. 0,5,9", param_hint="--rows"
-        ) from None
+def _invariance(spec: str, layer: str | None) -> tuple[str, str | None]:
+    """``--invariance [LAYER=]RUN`` with ``--layer``: the run and the layer to check it against."""
+    run, named = parse_invariance(spec)
+    if named is not None and layer is not None and named != layer:
+        raise ConfigError(
+            f"--invariance {spec} names layer {named}, --layer {layer}; give the layer once"
+        )
+    return run, named or layer
+
+
+def _invariance_runs(
+    specs: list[str], layers: list[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Several ``--invariance [LAYER=]RUN`` and their ``--layer`` checks, if any: the runs and
+    the layers to check them against (one per run, or none)."""
+    parsed = [parse_invariance(spec) for spec in specs]
+    runs = tuple(run for run, _ in parsed)
+    for spec, layer in zip(specs, layers, strict=False):
+        _invariance(spec, layer)  # refuses a LAYER= that its --layer contradicts
+    if layers:
+        return runs, tuple(layers)
+    named = [layer for _, layer in parsed if layer is not None]
+    if named and len(named) != len(parsed):
+        raise ConfigError("name the layer of every --invariance run (LAYER=RUN) or of none")
+    return runs, tuple(named)
 
 
 def _frame_ms(fps: float) -> int:

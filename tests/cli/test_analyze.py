@@ -66,7 +66,8 @@ def test_bad_input_is_one_line_and_exit_1(fitted, tmp_path):
         ([store, "--invariance", str(fitted / "inv-other")], "was fitted on another store"),
         ([store, "--invariance", f"conv={run}"], "was fitted on layer fc, not conv"),
         ([store, "--invariance", run, "--rows", "0,5,3000"], "row 3000 is out of range"),
-        ([store, "--invariance", run, "--rows", "0:x"], "--rows takes rows and ranges"),
+        ([store, "--invariance", run, "--rows", "0:x"], "--rows takes row numbers and inclusive"),
+        ([store, "--invariance", run, "--rows", "5-2"], "got the backward range '5-2'"),
         (
             [store, "--invariance", run, "--semantic", sem, "--factor", "hue"],
             "has no factor 'hue'; its factors: a, b",
@@ -84,3 +85,13 @@ def test_bad_input_is_one_line_and_exit_1(fitted, tmp_path):
     assert not any(exists.iterdir())
     usage = innx("analyze", store, "-o", str(tmp_path / "report"))
     assert usage.returncode == 2 and "--invariance" in usage.stderr
+
+
+def test_rows_ranges_and_kernels_in_a_process(fitted, tmp_path):
+    out = tmp_path / "report"
+    args = ["analyze", str(fitted / "factors.h5"), "--invariance", f"fc={fitted / 'inv-fc'}"]
+    args += ["--rows", "0-23,40", "--kernels", "torch", "--draws", "2", "--judge-steps", "0"]
+    done = innx(*args, "--bootstrap", "10", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    options = json.loads((out / "report.json").read_text())["options"]
+    assert options["rows"] == [*range(24), 40] and options["kernels"] == "torch"

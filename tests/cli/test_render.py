@@ -110,7 +110,7 @@ def test_interpolate_json_in_a_process(tiny_pipeline, tmp_path):
     tiny = tiny_pipeline
     out = tmp_path / "walk.png"
     args = ["--semantic", str(tiny.semantic), "--factor", "shape", "--rows", "0,7", "--json"]
-    done = innx("render", "interpolate", str(tiny.store), *args, "--steps", "4", "-o", str(out))
+    done = innx("render", "interpolate", str(tiny.store), *args, "--strip", "4", "-o", str(out))
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary == {"mode": "interpolate", "outputs": [str(out), str(tmp_path / "walk.gif")]}
@@ -177,10 +177,11 @@ def test_bad_inputs_are_one_line_exit_1_and_write_nothing(tiny_pipeline, other_s
     )
     assert again.exit_code == 0 and existing.read_bytes() != b"old"
 
-    usage = invoke(
+    bad_rows = invoke(
         "samples", store, "--invariance", pool, "--rows", "0,x", "-o", str(tmp_path / "u.png")
     )
-    assert usage.exit_code == 2 and "comma-separated list of rows" in usage.stderr
+    assert bad_rows.exit_code == 1
+    assert bad_rows.stderr.startswith("error: --rows takes row numbers and inclusive ranges")
 
 
 def test_another_store_in_a_process(tiny_pipeline, other_store, tmp_path):
@@ -193,3 +194,66 @@ def test_another_store_in_a_process(tiny_pipeline, other_store, tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "fitted on another store" in lines[0], done.stderr
     assert not out.exists()
+
+
+def test_rows_ranges_frames_strip_and_kernels_in_a_process(tiny_pipeline, tmp_path):
+    tiny = tiny_pipeline
+    store, pool = str(tiny.store), str(tiny.invariance["pool"])
+    out = tmp_path / "range.png"
+    args = ["--invariance", f"pool={pool}", "--rows", "0-2,5", "-n", "2", "--kernels", "torch"]
+    done = innx("render", "samples", store, *args, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    with Image.open(out) as picture:  # rows 0, 1, 2 and 5; columns image, recon, v 1, v 2
+        assert picture.size == grid_size(4, 4, cell_size(32), row_labels=True, col_labels=True)
+
+    walk = tmp_path / "walk.png"
+    args = ["--semantic", str(tiny.semantic), "--factor", "shape", "--rows", "0-1"]
+    more = ["--strip", "3", "--frames", "6", "--kernels", "torch"]
+    done = innx("render", "interpolate", store, *args, *more, "-o", str(walk))
+    assert done.returncode == 0, done.stderr
+    with Image.open(walk) as strip:  # the two inputs around 3 steps of the walk
+        assert strip.size == grid_size(1, 3 + 2, cell_size(32), row_labels=True, col_labels=True)
+    with Image.open(tmp_path / "walk.gif") as gif:
+        assert gif.n_frames == 6  # an odd count shows the turn twice in a row, one GIF frame
+
+
+def test_invariance_takes_layer_equals_run(tiny_pipeline, tmp_path):
+    tiny = tiny_pipeline
+    store, pool, logits = (
+        str(p) for p in (tiny.store, tiny.invariance["pool"], tiny.invariance["logits"])
+    )
+    out = str(tmp_path / "out.png")
+    wrong = invoke("mix", store, "--invariance", f"conv2={pool}", "--rows", "0,1", "-o", out)
+    assert wrong.exit_code == 1 and "was fitted on layer pool, not conv2" in wrong.stderr
+    both = invoke(
+        "samples",
+        store,
+        "--invariance",
+        f"pool={pool}",
+        "--layer",
+        "logits",
+        "--rows",
+        "0",
+        "-o",
+        out,
+    )
+    assert both.exit_code == 1
+    assert both.stderr.strip() == (
+        f"error: --invariance pool={pool} names layer pool, --layer logits; give the layer once"
+    )
+    mixed = invoke(
+        "layers",
+        store,
+        "--invariance",
+        f"pool={pool}",
+        "--invariance",
+        logits,
+        "--rows",
+        "0",
+        "-o",
+        out,
+    )
+    assert mixed.exit_code == 1 and "name the layer of every --invariance run" in mixed.stderr
+    named = ["--invariance", f"pool={pool}", "--invariance", f"logits={logits}"]
+    done = invoke("layers", store, *named, "--rows", "0", "-n", "2", "-o", out)
+    assert done.exit_code == 0, done.output

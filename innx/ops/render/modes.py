@@ -32,6 +32,7 @@ import torch
 
 from innx.errors import ConfigError
 from innx.flows import InvarianceFlow
+from innx.kernels.dispatch import check_kernels
 from innx.ops.pipeline import BATCH, Inputs, Pipeline
 from innx.ops.render.grids import (
     FRAME_MS,
@@ -52,8 +53,9 @@ Log = Callable[[str], None]
 @dataclass(frozen=True, kw_only=True)
 class Render:
     """What every mode takes: the store, the inputs (store ``rows`` or image files ``images``),
-    the seed, an autoencoder run overriding the store's, the device and the rows per forward
-    pass (``batch_size``, ``--internal-batch-size``)."""
+    the seed, an autoencoder run overriding the store's, the device, the flows' elementwise
+    work (``kernels``: ``auto``, ``torch`` or ``triton``, :mod:`innx.kernels.dispatch`) and the
+    rows per forward pass (``batch_size``, ``--internal-batch-size``)."""
 
     store: str | Path
     rows: tuple[int, ...] = ()
@@ -61,7 +63,11 @@ class Render:
     seed: int = 0
     autoencoder: str | Path | None = None
     device: str = "cpu"
+    kernels: str = "auto"
     batch_size: int = BATCH
+
+    def __post_init__(self) -> None:
+        check_kernels(self.kernels)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,6 +247,7 @@ def open_pipeline(options: Render) -> Pipeline:
         autoencoder=options.autoencoder,
         device=options.device,
         batch_size=options.batch_size,
+        kernels=options.kernels,
     )
 
 

@@ -45,13 +45,13 @@ class SwapRender(Render):
 @dataclass(frozen=True, kw_only=True)
 class InterpolateRender(Render):
     """A walk of factor ``factor`` from the first input to the second (``sigmas`` ``None``), or a
-    traversal of ``±sigmas`` standard deviations around each input; ``steps`` images in the
+    traversal of ``±sigmas`` standard deviations around each input; ``strip`` images in the
     strip, ``frames`` in the looping GIF."""
 
     semantic: str | Path
     factor: str
     sigmas: float | None = None
-    steps: int = 7
+    strip: int = 7
     frames: int = 24
     frame_ms: int = FRAME_MS
 
@@ -87,8 +87,8 @@ def render_interpolate(
 ) -> list[Path]:
     """Write the strip to ``output`` (``.png``) and the animation beside it (``.gif``).
 
-    A walk is one row: the first input, ``steps`` images at ``a = 0 … 1``, the second input. A
-    traversal has one row per input: the input, then ``steps`` images at ``-k … +k`` standard
+    A walk is one row: the first input, ``strip`` images at ``a = 0 … 1``, the second input. A
+    traversal has one row per input: the input, then ``strip`` images at ``-k … +k`` standard
     deviations. The GIF loops smoothly over the same path (there and back for a walk;
     ``0 → +k → 0 → -k → 0`` for a traversal), one frame per position.
     """
@@ -97,8 +97,8 @@ def render_interpolate(
     gif = out.with_suffix(".gif")
     check_outputs([out, gif], overwrite)
     walk = options.sigmas is None
-    if options.steps < 2:
-        raise ConfigError(f"--steps must be at least 2, got {options.steps}")
+    if options.strip < 2:
+        raise ConfigError(f"--strip must be at least 2, got {options.strip}")
     if options.frames < 1 or options.frame_ms < 1:
         raise ConfigError("--frames and the frame duration must be at least 1")
     if not walk and not (math.isfinite(options.sigmas or 0.0) and (options.sigmas or 0.0) > 0):
@@ -112,7 +112,7 @@ def render_interpolate(
                 "or --sigmas K for a traversal around each input"
             )
         zhat, block = encode(pipe, e, inputs.zbar), block_slice(e, options.factor)
-        strip_at = torch.linspace(0, 1, options.steps)
+        strip_at = torch.linspace(0, 1, options.strip)
         turn = torch.arange(options.frames) * (2 * math.pi / options.frames)
         if walk:
             step, frame_at = None, (1 - torch.cos(turn)) / 2

@@ -180,7 +180,7 @@ def test_walk_runs_from_one_input_to_the_swap(tiny_pipeline, tmp_path):
     tiny = tiny_pipeline
     rows = (4, 7)
     walk = InterpolateRender(
-        store=tiny.store, semantic=tiny.semantic, factor="shape", rows=rows, steps=5, frames=6
+        store=tiny.store, semantic=tiny.semantic, factor="shape", rows=rows, strip=5, frames=6
     )
     out = tmp_path / "walk.png"
     assert render_interpolate(walk, out) == [out, tmp_path / "walk.gif"]
@@ -211,7 +211,7 @@ def test_traversal_is_centred_on_each_input(tiny_pipeline, tmp_path):
         factor="bg_color",
         rows=(0, 1, 2),
         sigmas=2.0,
-        steps=5,
+        strip=5,
         frames=4,
     )
     out = render_interpolate(options, tmp_path / "trav.png")[0]
