@@ -1,21 +1,34 @@
 """A tiny trained pipeline on shapes (classifier, autoencoder, store, t per layer, e), made in
-seconds with the real fits: for tests of render and analyze, which need every part but not good
-ones. Built once per test session by the ``tiny_pipeline`` fixture of ``tests/conftest.py``."""
+seconds by the demo's own stages (:func:`innx.ops.demo.stages.demo_stages`) on a tiny plan: for
+tests of render and analyze, which need every part but not good ones. Built once per test session
+by the ``tiny_pipeline`` fixture of ``tests/conftest.py``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from innx.ops.extract.extraction import ExtractOptions, extract
-from innx.ops.fit.autoencoder import AutoencoderFit, fit_autoencoder
-from innx.ops.fit.classifier import ClassifierFit, fit_classifier
-from innx.ops.fit.invariance import InvarianceFit, fit_invariance
-from innx.ops.fit.semantic.fit import SemanticFit, fit_semantic
+from innx.ops.demo.plan import DemoPlan
+from innx.ops.demo.stages import demo_stages
 
-DATA = "shapes:n=400,size=32,seed=5"
 LAYERS = ("input", "conv2", "pool", "logits")
-FACTORS = ("shape", "fg_color", "bg_color")
+TINY = DemoPlan(
+    name="tiny",
+    n=400,
+    layers=LAYERS,
+    classifier_steps=20,
+    autoencoder_epochs=2.0,  # about 20 steps of 32 images
+    latent_dim=16,
+    invariance_steps=(15,) * len(LAYERS),
+    semantic_steps=15,
+    semantic_dims=(4, 4, 4),
+    semantic_swaps=True,  # the semantic run carries swap rates, as a user's would
+    batch_size=64,
+    seed=5,
+)
+FITS = ("classifier", "autoencoder", "extract", *(f"invariance {layer}" for layer in LAYERS),
+        "semantic")  # fmt: skip
+"""The demo's stages the pipeline needs (not its image folder, figures or report)."""
 
 
 @dataclass(frozen=True)
@@ -29,23 +42,14 @@ class TinyPipeline:
 
 
 def build_tiny_pipeline(root: Path) -> TinyPipeline:
-    clf, ae, store, sem = root / "clf", root / "ae", root / "acts.h5", root / "sem"
-    fit_classifier(ClassifierFit(DATA, steps=20, batch_size=64), clf)
-    fit_autoencoder(AutoencoderFit(DATA, latent_dim=16, steps=20, batch_size=32), ae)
-    extract(
-        ExtractOptions(
-            DATA, None, LAYERS, weights=str(clf), autoencoder=str(ae), store_images=True
-        ),
-        store,
+    stages = {stage.name: stage for stage in demo_stages(root, TINY, log=None)}
+    for name in FITS:
+        stages[name].make(False)
+    return TinyPipeline(
+        root,
+        stages["classifier"].output,
+        stages["autoencoder"].output,
+        stages["extract"].output,
+        {layer: stages[f"invariance {layer}"].output for layer in LAYERS},
+        stages["semantic"].output,
     )
-    inv = {}
-    for layer in LAYERS:
-        inv[layer] = root / f"inv-{layer}"
-        fit_invariance(
-            InvarianceFit(store=str(store), layer=layer, steps=15, batch_size=64), inv[layer]
-        )
-    fit_semantic(
-        SemanticFit(store=str(store), factors=FACTORS, dims=(4, 4, 4), steps=15, batch_size=64),
-        sem,
-    )
-    return TinyPipeline(root, clf, ae, store, inv, sem)

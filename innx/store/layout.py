@@ -33,6 +33,21 @@ PLAIN_ATTRS = ("format", "version", "innx_version", "created", "complete")
 """Root attributes stored as themselves; every other root attribute is a JSON string."""
 FIELDS = ("index", "labels", "attributes", "latents", "images")
 """Per-row datasets besides the layers, by the names :meth:`ActivationStore.load` accepts."""
+RESERVED_LAYER_NAMES = (*FIELDS, "done")
+"""Names a layer cannot have: the reader takes them for the store's own datasets."""
+
+
+def check_layer_name(name: str) -> str:
+    """``name`` when a layer can be stored and read back under it; else a one-line ``ConfigError``."""
+    if not name or "/" in name or name in (".", ".."):
+        raise ConfigError(f"layer name {name!r} cannot be stored; use a name without '/'")
+    if name in RESERVED_LAYER_NAMES:
+        raise ConfigError(
+            f"layer name {name!r} is reserved for the store's own {name!r} dataset, so the layer "
+            "could never be read back; store another layer, or give this one another public "
+            "name in its backbone"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -85,8 +100,7 @@ class StoreLayout:
             raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
         names = [layer.name for layer in self.layers]
         for name in names:
-            if not name or "/" in name or name in (".", ".."):
-                raise ConfigError(f"layer name {name!r} cannot be stored; use a name without '/'")
+            check_layer_name(name)
         if len(set(names)) != len(names):
             raise ConfigError(f"layer names must be unique, got {', '.join(names)}")
         reserved = set(PLAIN_ATTRS) & set(self.metadata)

@@ -21,6 +21,7 @@ class DemoPlan:
     invariance_steps: tuple[int, ...]  # one per layer: feature maps cost more per step
     semantic_steps: int
     semantic_dims: tuple[int, ...] | None = None
+    semantic_swaps: bool = False  # the judge would double the stage; analyze measures what it shows
     analyze_rows: int = 512
     analyze_draws: int = 16
     judge_steps: int | None = None  # None: analyze's default

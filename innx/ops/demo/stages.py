@@ -129,7 +129,7 @@ def demo_stages(out: Path, plan: DemoPlan, log: Callable[[str], None] | None) ->
         store=str(store),
         factors=FACTORS,
         dims=plan.semantic_dims,
-        swaps=False,  # the judge would double the stage; analyze measures what the demo shows
+        swaps=plan.semantic_swaps,
         steps=plan.semantic_steps,
         batch_size=plan.batch_size,
         seed=plan.seed,

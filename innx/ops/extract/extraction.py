@@ -42,7 +42,7 @@ from innx.ops.extract.inputs import ExtractItems, collate_items
 from innx.ops.extract.store_thread import StoreThread
 from innx.plugins import registry
 from innx.store import LayerSpec, StoreLayout, StoreWriter, join_shards
-from innx.store.layout import COMPRESSIONS, DTYPES
+from innx.store.layout import COMPRESSIONS, DTYPES, check_layer_name
 
 ALL = "all"
 
@@ -74,6 +74,9 @@ class ExtractOptions:
     def __post_init__(self) -> None:
         if not self.layers:
             raise ConfigError("name at least one --layer (or --layer all)")
+        for name in self.layers:
+            if name != ALL:
+                check_layer_name(name)  # before the backbone is built
         if self.dtype not in DTYPES:
             raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
         if self.compression not in COMPRESSIONS:
@@ -118,6 +121,8 @@ def extract(
         options.backbone, options.weights, options=options.backbone_options, warn_random=False
     )
     names = backbone.public_layers() if ALL in options.layers else list(options.layers)
+    for name in names:
+        check_layer_name(name)  # a backbone's own names too, before any work
     infos = backbone.layer_info(names)  # checks the names before any work
     if weights.path is None:
         warn_random_weights(backbone.name)

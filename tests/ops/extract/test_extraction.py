@@ -77,7 +77,7 @@ def test_smallcnn_store_equals_a_plain_forward_pass(tmp_path):
 
 def test_a_class_sorted_folder_gives_class_balanced_held_out_rows(tmp_path):
     from innx.ops.data.folders import write_shapes_folder
-    from innx.train.batches import split_store_rows
+    from innx.train.split import split_store_rows
 
     folder = write_shapes_folder(tmp_path / "images", n=800, size=32, seed=3)
     spec = f"folder:{folder}"
@@ -276,6 +276,41 @@ def nan_net():
     model = nn.Sequential(nn.Identity(), Half())
     pre = Preprocessing(size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)
     return Backbone(model, {"image": "0", "mean": "1"}, pre)
+
+
+def reserved_net():
+    """A backbone whose public layers are named like the store's own datasets."""
+    from torch import nn
+
+    from innx.backbones import Backbone, Preprocessing
+
+    model = nn.Sequential(nn.Identity(), nn.Flatten())
+    pre = Preprocessing(size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)
+    return Backbone(model, {"labels": "0", "flat": "1"}, pre)
+
+
+@pytest.mark.parametrize("name", ["latents", "labels", "index", "images", "attributes", "done"])
+def test_a_layer_named_like_a_store_dataset_is_refused_before_any_work(name, tmp_path):
+    with pytest.raises(ConfigError, match=f"layer name '{name}' is reserved for the store's own"):
+        ExtractOptions(SHAPES, "smallcnn", ("pool", name))
+
+
+def test_a_backbone_layer_named_like_a_store_dataset_is_refused_at_extract(tmp_path):
+    from typer.testing import CliRunner
+
+    from innx.cli.app import build_app
+
+    out = tmp_path / "a.h5"
+    with registry().registered("innx.backbones", "reserved-net", reserved_net, dist="tests"):
+        args = ["extract", SHAPES, "--backbone", "reserved-net", "--layer", "all", "-o", str(out)]
+        result = CliRunner().invoke(build_app(), args, prog_name="innx")
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        "error: layer name 'labels' is reserved for the store's own 'labels' dataset, so the "
+        "layer could never be read back; store another layer, or give this one another public "
+        "name in its backbone\n"
+    )
+    assert not out.exists()
 
 
 def test_cli_bad_input_in_process(tmp_path):
