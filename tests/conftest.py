@@ -10,15 +10,29 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import pickle
+import shutil
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from filelock import FileLock
 
 from innx.plugins import registry
+
+T = TypeVar("T")
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest -n 2 on two cores: one thread per worker (and per process it starts), or the
+    # workers' torch threads would fight over the cores
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 
 class Site:
@@ -187,13 +201,35 @@ def make_store() -> Callable[..., Path]:
     return write_synthetic_store
 
 
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], T]
+) -> T:
+    """``build(folder)`` run once per test run, its result shared by every pytest-xdist worker
+    (``pytest -n 2``): the first worker to need it builds it under a file lock while the other
+    waits, then reads the pickled result. Without xdist it is a plain session fixture."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    folder, result = base / f"built-{name}", base / f"built-{name}.pickle"
+    with FileLock(str(base / f"built-{name}.lock")):
+        if result.is_file():
+            loaded: T = pickle.loads(result.read_bytes())
+            return loaded
+        if folder.exists():
+            shutil.rmtree(folder)  # a build that failed half way
+        folder.mkdir()
+        made = build(folder)
+        result.write_bytes(pickle.dumps(made))
+        return made
+
+
 @pytest.fixture(scope="session")
 def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A tiny trained shapes pipeline (see ``tests/tiny_pipeline.py``), built once per session;
+    """A tiny trained shapes pipeline (see ``tests/tiny_pipeline.py``), built once per test run;
     tests must not modify it."""
     from tiny_pipeline import build_tiny_pipeline
 
-    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-pipeline"))
+    return built_once(tmp_path_factory, "tiny-pipeline", build_tiny_pipeline)
 
 
 SHAPES_PIPELINE_DATA = "shapes:n=20000,size=32,seed=3"  # 2000 held-out rows: v's mean to ±0.02
@@ -202,7 +238,7 @@ SHAPES_PIPELINE_DATA = "shapes:n=20000,size=32,seed=3"  # 2000 held-out rows: v'
 def run_innx(*args: str) -> subprocess.CompletedProcess[str]:
     """``python -m innx ARGS`` in a real process (two threads); it must succeed."""
     cmd = [sys.executable, "-m", "innx", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    env = {"OMP_NUM_THREADS": "2", **os.environ}  # one thread under pytest -n 2
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr
     return done
@@ -212,8 +248,11 @@ def run_innx(*args: str) -> subprocess.CompletedProcess[str]:
 def shapes_pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """``innx fit autoencoder`` (the defaults) on 20 000 shapes, then ``innx extract`` of a
     randomly initialised smallcnn's pool layer with images; shared by the pipeline tests and
-    analyze's verdict tests."""
-    root = tmp_path_factory.mktemp("shapes")
+    analyze's verdict tests (built once per test run)."""
+    return built_once(tmp_path_factory, "shapes", _build_shapes_pipeline)
+
+
+def _build_shapes_pipeline(root: Path) -> tuple[Path, Path]:
     ae, store = root / "ae", root / "acts.h5"
     fitted = run_innx("fit", "autoencoder", SHAPES_PIPELINE_DATA, "-o", str(ae), "--json")
     assert json.loads(fitted.stdout)["metrics"]["val_psnr"] >= 24
