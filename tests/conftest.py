@@ -238,7 +238,9 @@ SHAPES_PIPELINE_DATA = "shapes:n=20000,size=32,seed=3"  # 2000 held-out rows: v'
 def run_innx(*args: str) -> subprocess.CompletedProcess[str]:
     """``python -m innx ARGS`` in a real process (two threads); it must succeed."""
     cmd = [sys.executable, "-m", "innx", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}  # also under -n 2: the fits' numbers stay put
+    # two threads also under -n 2, so the fits' numbers stay put; passive waiting, so that the
+    # threads do not spin on the core the other worker needs
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr
     return done

@@ -40,7 +40,8 @@ GOOD = """
     def nap() -> None:
         import time
         print("ready", flush=True)
-        time.sleep(60)
+        for _ in range(600):  # short sleeps: Ctrl-C is seen whichever thread the signal reaches
+            time.sleep(0.1)
 
     tools = typer.Typer(help="Tools.")
 
