@@ -247,6 +247,13 @@ def test_user_error_and_interrupt_in_a_process(plugins: Site) -> None:
     assert result.returncode == 130
 
 
+def _like_a_terminal() -> None:
+    """Ctrl-C reaches the command as in a shell: the test runner's process may ignore or block
+    SIGINT (a background job, a pytest-xdist worker), and a child inherits that."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130(plugins: Site) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "innx", "nap"],
@@ -254,6 +261,7 @@ def test_ctrl_c_exits_130(plugins: Site) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_like_a_terminal,
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "ready"
