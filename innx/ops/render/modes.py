@@ -120,7 +120,7 @@ def render_samples(
 ) -> list[Path]:
     """Write the grid of invariance samples to ``output`` (``.png``): one row per input,
     columns ``image`` (when there are images), ``recon``, ``v 1`` … ``v N``."""
-    out = _png_output(output, overwrite)
+    out = png_output(output, overwrite)
     _positive(samples=options.samples)
     _non_negative(temperature=options.temperature)
     with open_pipeline(options) as pipe:
@@ -146,7 +146,7 @@ def render_layers(
 ) -> list[Path]:
     """Write what each layer ignores to ``output`` (``.png``): columns ``image`` and ``recon``
     (first row only), then one per run labelled by its layer; rows ``v 1`` … ``v N``."""
-    out = _png_output(output, overwrite)
+    out = png_output(output, overwrite)
     _positive(samples=options.samples)
     _non_negative(temperature=options.temperature)
     if not options.invariance:
@@ -187,7 +187,7 @@ def render_mix(
 ) -> list[Path]:
     """Write the mixing grid to ``output`` (``.png``): the inputs head the rows (whose
     invariances ``v`` are kept) and the columns (whose representation ``z`` is used)."""
-    out = _png_output(output, overwrite)
+    out = png_output(output, overwrite)
     with open_pipeline(options) as pipe:
         run = pipe.invariance(options.invariance, options.layer)
         inputs = pipe.inputs(options.rows, options.images, [run.layer])
@@ -338,7 +338,8 @@ def _originals(inputs: Inputs) -> list[list[Cell]]:
     return [[image] for image in inputs.images]
 
 
-def _png_output(output: str | Path, overwrite: bool) -> Path:
+def png_output(output: str | Path, overwrite: bool) -> Path:
+    """``output`` as a path, once it is a ``.png`` that may be written (exists only with ``overwrite``)."""
     out = Path(output)
     check_suffix(out, ".png")
     check_outputs([out], overwrite)

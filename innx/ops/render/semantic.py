@@ -28,7 +28,7 @@ from innx.ops.render.grids import (
     save_gif,
     save_png,
 )
-from innx.ops.render.modes import Log, Render, cross_grid, heads, open_pipeline
+from innx.ops.render.modes import Log, Render, cross_grid, heads, open_pipeline, png_output
 
 STATS_ROWS = 4096
 """Store rows (evenly spaced) that give the direction and spread of a factor for traversals."""
@@ -61,9 +61,7 @@ def render_swap(
 ) -> list[Path]:
     """Write the swap grid to ``output`` (``.png``): the inputs head the rows (kept) and the
     columns (giving the factor)."""
-    out = Path(output)
-    check_suffix(out, ".png")
-    check_outputs([out], overwrite)
+    out = png_output(output, overwrite)
     with open_pipeline(options) as pipe:
         e = pipe.semantic(options.semantic, [options.factor])
         inputs = pipe.inputs(options.rows, options.images, [])
