@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,13 +26,40 @@ SOFTMAX = "softmax"
 
 
 @dataclass(frozen=True)
+class Readout:
+    """How a public layer is read off its module, when it is not simply the module's output.
+
+    ``of_input``: the layer is what goes *into* the module (the pooled vector a classifier head
+    reads, say); ``transform`` is applied to the captured batch (``[B, ...]`` → ``[B, ...]``), for
+    example a transformer's tokens reshaped to a feature map; ``label`` says what ``transform``
+    does, for ``innx layers``.
+
+    Example::
+
+        >>> import torch
+        >>> tokens_to_map = Readout(lambda t: t.transpose(1, 2).unflatten(2, (2, 2)), "tokens → map")
+        >>> tokens_to_map.transform(torch.zeros(1, 4, 8)).shape
+        torch.Size([1, 8, 2, 2])
+    """
+
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    label: str | None = None
+    of_input: bool = False
+
+
+def _softmax(logits: torch.Tensor) -> torch.Tensor:
+    # over the flattened logits ([C, 1, 1] in SqueezeNet)
+    return torch.softmax(logits.flatten(1), dim=1)
+
+
+@dataclass(frozen=True)
 class LayerInfo:
     """One layer as ``innx layers`` shows it.
 
-    ``module`` is the module path whose output the layer is (``""`` for the input);
-    ``computed`` names a function applied to that output (``"softmax"``) or is ``None``;
-    ``shape`` is the per-sample output shape for the backbone's input size; ``calls`` is how often
-    the module runs in one forward pass (the last call's output is the one captured).
+    ``module`` is the module path whose output (or, with ``of_input``, input) the layer is (``""``
+    for the input); ``computed`` says what was applied to it (``"softmax"``) or is ``None``;
+    ``shape`` is the per-sample shape for the backbone's input size; ``calls`` is how often the
+    module runs in one forward pass (the last call is the one captured).
     """
 
     name: str
@@ -40,6 +67,7 @@ class LayerInfo:
     shape: tuple[int, ...]
     calls: int = 1
     computed: str | None = None
+    of_input: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +76,7 @@ class LayerInfo:
             "shape": list(self.shape),
             "calls": self.calls,
             "computed": self.computed,
+            "of_input": self.of_input,
         }
 
 
@@ -58,6 +87,10 @@ class _Call:
     last: int  # completion order of its last call
     calls: int
     shape: tuple[int, ...] | None  # per-sample output shape; None when not a tensor
+    last_in: int  # order of its last call's start (events share one counter with ``last``)
+    in_shape: (
+        tuple[int, ...] | None
+    )  # per-sample shape of its first argument; None when not a tensor
 
 
 class _StopForward(Exception):
@@ -69,9 +102,10 @@ class Backbone:
     """A model in eval mode, its public layers, and its preprocessing.
 
     ``layers`` maps public layer names (``"conv5"``, ``"layer3"``) to module paths in
-    ``model.named_modules()`` (``""`` is the model's input). When ``logits`` names one of them, a
-    computed layer ``softmax`` is added. Every other module path is a valid layer name too, for
-    experts. ``name`` and ``options`` are set by the registry: the factory arguments that rebuild
+    ``model.named_modules()`` (``""`` is the model's input); ``readouts`` says, for the layers that
+    are not simply their module's output, how to read them (:class:`Readout`). When ``logits``
+    names a layer, a computed layer ``softmax`` is added. Every other module path is a valid layer
+    name too, for experts. ``name`` and ``options`` are set by the registry: the factory arguments that rebuild
     the model, recorded in run directories and activation stores.
 
     Example::
@@ -92,22 +126,26 @@ class Backbone:
     logits: str | None = None
     name: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    readouts: dict[str, Readout] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.model.eval()
         modules = dict(self.model.named_modules())
         bad = [f"{n} → {p!r}" for n, p in self.layers.items() if p != INPUT and p not in modules]
+        bad += [f"{n} (a readout of no layer)" for n in self.readouts if n not in self.layers]
         if bad:
             raise ConfigError(
                 f"backbone {self.label} maps layers to module paths the model does not have: "
                 f"{', '.join(bad)}; fix the backbone factory (see model.named_modules())"
             )
         if self.logits is not None:
-            if self.logits not in self.layers:
+            if self.logits not in self.layers or self.logits in self.readouts:
                 raise ConfigError(
-                    f"backbone {self.label}: logits layer {self.logits!r} is not one of its layers"
+                    f"backbone {self.label}: logits layer {self.logits!r} is not one of its "
+                    "layers read as its module's output"
                 )
             self.layers = {**self.layers, SOFTMAX: self.layers[self.logits]}
+            self.readouts = {**self.readouts, SOFTMAX: Readout(_softmax, SOFTMAX)}
 
     @property
     def label(self) -> str:
@@ -129,7 +167,10 @@ class Backbone:
 
         def order(name: str) -> tuple[int, int]:
             path = self.layers[name]
-            return (-1 if path == INPUT else trace[path].last, name == SOFTMAX)
+            if path == INPUT:
+                return (-1, 0)
+            read = self.readouts.get(name, Readout())
+            return (trace[path].last_in if read.of_input else trace[path].last, name == SOFTMAX)
 
         return sorted(self.layers, key=order)
 
@@ -168,11 +209,16 @@ class Backbone:
                 raise ConfigError(
                     f"layer {n!r} of {self.label} is not run by its forward pass; choose another"
                 )
-            if trace[path].shape is None:
+            if self._traced_shape(n) is None:
                 raise ConfigError(
-                    f"layer {n!r} of {self.label} does not output a single tensor; choose another"
+                    f"layer {n!r} of {self.label} is not a single tensor; choose another"
                 )
         return names
+
+    def _traced_shape(self, name: str) -> tuple[int, ...] | None:
+        """Per-sample shape of the tensor layer ``name`` is read from, before any transform."""
+        call = self._trace()[self.layers.get(name, name)]
+        return call.in_shape if self.readouts.get(name, Readout()).of_input else call.shape
 
     # -- shapes ----------------------------------------------------------------------------------
 
@@ -187,12 +233,14 @@ class Backbone:
             if path == INPUT:
                 infos.append(LayerInfo(n, INPUT, self.preprocessing.input_shape))
                 continue
-            call = trace[path]
-            assert call.shape is not None  # resolve() checked
-            if n == SOFTMAX:  # over the flattened logits ([C, 1, 1] in SqueezeNet)
-                infos.append(LayerInfo(n, path, (math.prod(call.shape),), call.calls, SOFTMAX))
-            else:
-                infos.append(LayerInfo(n, path, call.shape, call.calls))
+            shape = self._traced_shape(n)
+            assert shape is not None  # resolve() checked
+            read = self.readouts.get(n, Readout())
+            if read.transform is not None:  # the shape it makes of one blank sample
+                with torch.no_grad():
+                    shape = tuple(read.transform(torch.zeros(1, *shape)).shape[1:])
+            calls = trace[path].calls
+            infos.append(LayerInfo(n, path, shape, calls, read.label, read.of_input))
         return infos
 
     def _trace(self) -> dict[str, _Call]:
@@ -210,26 +258,36 @@ class Backbone:
         ``torch.no_grad()``.
         """
         names = self.resolve(names)
-        paths = {n: self.layers.get(n, n) for n in names}
-        wanted = sorted({p for p in paths.values() if p != INPUT})
-        seen: dict[str, torch.Tensor] = {}
+        # what each layer is read from: (module path, whether its input) — an "event"
+        events = {
+            n: (self.layers.get(n, n), self.readouts.get(n, Readout()).of_input) for n in names
+        }
+        wanted = sorted({e for e in events.values() if e[0] != INPUT})
+        seen: dict[tuple[str, bool], torch.Tensor] = {}
         if wanted:
             trace = self._trace()
-            last = max(wanted, key=lambda p: trace[p].last)
-            calls = {p: 0 for p in wanted}
+            last = max(wanted, key=lambda e: trace[e[0]].last_in if e[1] else trace[e[0]].last)
+            calls = {e: 0 for e in wanted}
 
-            def hook_for(path: str) -> Any:
-                def hook(_module: nn.Module, _args: Any, output: torch.Tensor) -> None:
-                    calls[path] += 1
-                    seen[path] = output if path == last else output.clone()
-                    if path == last and calls[path] == trace[path].calls:
-                        raise _StopForward
+            def keep(event: tuple[str, bool], value: torch.Tensor) -> None:
+                calls[event] += 1
+                # the last event's value is final: the forward pass stops right after it
+                seen[event] = value if event == last else value.clone()
+                if event == last and calls[event] == trace[event[0]].calls:
+                    raise _StopForward
 
-                return hook
+            def hook_for(event: tuple[str, bool]) -> Any:
+                if event[1]:
+                    return lambda _module, args: keep(event, args[0])
+                return lambda _module, _args, output: keep(event, output)
 
-            handles = [
-                self.model.get_submodule(p).register_forward_hook(hook_for(p)) for p in wanted
-            ]
+            handles = []
+            for event in wanted:
+                module = self.model.get_submodule(event[0])
+                register = (
+                    module.register_forward_pre_hook if event[1] else module.register_forward_hook
+                )
+                handles.append(register(hook_for(event)))
             try:
                 self.model(x)
             except _StopForward:
@@ -238,9 +296,10 @@ class Backbone:
                 for handle in handles:
                     handle.remove()
         out = {}
-        for n, p in paths.items():
-            value = x if p == INPUT else seen[p]
-            out[n] = torch.softmax(value.flatten(1), dim=1) if n == SOFTMAX else value
+        for n, event in events.items():
+            value = x if event[0] == INPUT else seen[event]
+            transform = self.readouts.get(n, Readout()).transform
+            out[n] = value if transform is None else transform(value)
         return out
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -259,17 +318,30 @@ def _trace_model(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, _C
         return cached[input_shape]
     order = [0]
     seen: dict[str, _Call] = {}
+    started: dict[str, tuple[int, tuple[int, ...] | None]] = {}
 
-    def hook_for(path: str) -> Any:
-        def hook(_module: nn.Module, _args: Any, output: Any) -> None:
-            previous = seen.get(path)
-            shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
-            seen[path] = _Call(order[0], (previous.calls if previous else 0) + 1, shape)
+    def shape_of(value: Any) -> tuple[int, ...] | None:
+        return tuple(value.shape[1:]) if isinstance(value, torch.Tensor) else None
+
+    def pre_hook_for(path: str) -> Any:
+        def hook(_module: nn.Module, args: Any) -> None:
+            started[path] = (order[0], shape_of(args[0]) if args else None)
             order[0] += 1
 
         return hook
 
-    handles = [m.register_forward_hook(hook_for(p)) for p, m in model.named_modules() if p]
+    def hook_for(path: str) -> Any:
+        def hook(_module: nn.Module, _args: Any, output: Any) -> None:
+            previous = seen.get(path)
+            calls = (previous.calls if previous else 0) + 1
+            seen[path] = _Call(order[0], calls, shape_of(output), *started[path])
+            order[0] += 1
+
+        return hook
+
+    modules = [(p, m) for p, m in model.named_modules() if p]
+    handles = [m.register_forward_pre_hook(pre_hook_for(p)) for p, m in modules]
+    handles += [m.register_forward_hook(hook_for(p)) for p, m in modules]
     try:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")

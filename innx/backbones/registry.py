@@ -11,6 +11,7 @@ without weights the model is randomly initialised and an :class:`~innx.errors.In
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import warnings
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from innx.backbones.backbone import Backbone
+from innx.backbones.family import SEPARATOR, BackboneFamily, split_name
 from innx.backbones.weights import load_weights, read_state_dict
 from innx.errors import ConfigError, InnxWarning, PluginError
 from innx.plugins import registry
@@ -42,16 +44,37 @@ def backbone_names() -> list[str]:
 
 
 def build_backbone(name: str, **options: Any) -> Backbone:
-    """Call backbone ``name``'s factory with ``options``; the weights are the factory's (random)."""
+    """Call backbone ``name``'s factory with ``options``; the weights are the factory's (random).
+
+    ``FAMILY:MEMBER`` names (``timm:resnet18``) are built by the family entry ``FAMILY``.
+    """
+    entry, member = split_name(name)
     names = backbone_names()
-    if name not in names:
+    if entry not in names:
+        shown = [f"{n}{SEPARATOR}<name>" if _is_family(n) else n for n in names]
         raise ConfigError(
-            f"unknown backbone {name!r}; choose one of: {', '.join(names) or '(none installed)'} "
-            "(plugins add more: python -m pip install -e plugins/innx-torchvision)"
+            f"unknown backbone {name!r}; choose one of: {', '.join(shown) or '(none installed)'} "
+            "(plugins add more: python -m pip install -e plugins/innx-torchvision "
+            "-e plugins/innx-timm)"
         )
-    factory = registry().load(GROUP, name)
-    _check_options(name, factory, options)
-    backbone = factory(**options)
+    factory = registry().load(GROUP, entry)
+    if isinstance(factory, BackboneFamily):
+        if not member:
+            raise ConfigError(
+                f"{entry} is a family of backbones: name one as {entry}{SEPARATOR}NAME "
+                f"('innx backbones {entry}' lists them)"
+            )
+        if not factory.is_member(member):
+            raise ConfigError(
+                f"{entry} has no backbone {member!r}{_close_matches(member, factory.members())}; "
+                f"'innx backbones {entry}' lists them"
+            )
+        backbone = factory.build(member, **options)
+    elif member is not None:
+        raise ConfigError(f"backbone {entry} is not a family; pass --backbone {entry}")
+    else:
+        _check_options(name, factory, options)
+        backbone = factory(**options)
     if not isinstance(backbone, Backbone):
         raise PluginError(
             f"backbone factory {name!r} returned a {type(backbone).__name__}, not an "
@@ -115,18 +138,52 @@ def warn_random_weights(name: str) -> None:
 
 
 def describe_factory(name: str) -> dict[str, Any]:
-    """Name, providing distribution, version, options and summary of backbone ``name``."""
+    """Name, providing distribution, version, options and summary of backbone ``name``; for a
+    family, ``FAMILY:<name>`` with its summary and how many members it has (``members``)."""
     entry = next(e for e in registry().entries(GROUP) if e.name == name)
     factory = registry().load(GROUP, name)
+    row = {"name": name, "dist": entry.dist, "version": entry.version, "value": entry.value}
+    if isinstance(factory, BackboneFamily):
+        count = len(factory.members())
+        return {
+            **row,
+            "name": f"{name}{SEPARATOR}<name>",
+            "options": {},
+            "members": count,
+            "summary": f"{factory.summary} ({count} names: 'innx backbones {name}' lists them)",
+        }
     doc = inspect.getdoc(factory) or ""
     return {
-        "name": name,
-        "dist": entry.dist,
-        "version": entry.version,
-        "value": entry.value,
+        **row,
         "options": _parameters(factory),
         "summary": doc.split("\n\n")[0].replace("\n", " "),
     }
+
+
+def family_members(name: str) -> list[str]:
+    """The member names of family ``name`` (``innx backbones timm``); a ``ConfigError`` when
+    ``name`` is not an installed family."""
+    families = [n for n in backbone_names() if _is_family(n)]
+    if name not in families:
+        raise ConfigError(
+            f"{name!r} is not a family of backbones; installed families: "
+            f"{', '.join(families) or '(none: python -m pip install -e plugins/innx-timm)'}"
+        )
+    family = registry().load(GROUP, name)
+    return [f"{name}{SEPARATOR}{m}" for m in family.members()]
+
+
+def _is_family(name: str) -> bool:
+    """Whether entry ``name`` is a family (loads it; a broken plugin is not a family)."""
+    try:
+        return isinstance(registry().load(GROUP, name), BackboneFamily)
+    except PluginError:
+        return False
+
+
+def _close_matches(name: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
 def _parameters(factory: Any) -> dict[str, Any]:

@@ -20,10 +20,21 @@ def _console() -> Console:
     return console
 
 
-def backbones(json_output: JsonFlag = False) -> None:
+def backbones(
+    family: Annotated[
+        str | None,
+        typer.Argument(help="A family of backbones (e.g. timm): list its names, one per line."),
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
     """List the installed backbones, the distribution providing each, and their options."""
-    from innx.backbones import backbone_names, describe_factory
+    from innx.backbones import backbone_names, describe_factory, family_members
     from innx.errors import PluginError
+
+    if family is not None:
+        names = family_members(family)
+        typer.echo(json.dumps(names, indent=2) if json_output else "\n".join(names))
+        return
 
     rows: list[dict[str, Any]] = []
     for name in backbone_names():
@@ -79,6 +90,8 @@ def layers(
         table.add_column(header, no_wrap=True)
     for info in infos:
         module = info.module or "(input)"
+        if info.of_input:
+            module = f"input of {module}"
         if info.computed:
             module = f"{module} → {info.computed}"
         if info.calls > 1:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from innx.backbones import INPUT, Backbone, Preprocessing
+from innx.backbones import INPUT, Backbone, Preprocessing, Readout
 from innx.errors import ConfigError
 
 PRE = Preprocessing(size=(4, 4), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
@@ -133,3 +133,38 @@ def test_a_module_that_never_runs_is_refused():
 def test_num_classes_comes_from_the_logits_layer():
     assert make().num_classes == 3
     assert Backbone(Twice(), {"pool": "pool"}, PRE).num_classes is None
+
+
+def test_readouts_take_a_modules_input_or_transform_its_output():
+    torch.manual_seed(0)
+    model = Twice()
+    layers = {"input": INPUT, "features": "pool", "pooled": "head", "head": "head"}
+    readouts = {
+        "features": Readout(lambda t: t * 2, "doubled"),
+        "pooled": Readout(of_input=True),
+    }
+    bb = Backbone(model, layers, PRE, logits="head", readouts=readouts)
+    infos = {i.name: i for i in bb.layer_info()}
+    assert [i.name for i in bb.layer_info()] == ["input", "features", "pooled", "head", "softmax"]
+    assert (infos["features"].computed, infos["features"].shape) == ("doubled", (5,))
+    assert infos["pooled"].of_input and infos["pooled"].module == "head"
+    x = torch.randn(3, 3, 4, 4)
+    with torch.no_grad():
+        expected = plain(model, x)
+        got = bb.capture(x, ["features", "pooled", "head", "softmax"])
+    torch.testing.assert_close(got["features"], expected["pool"] * 2)
+    torch.testing.assert_close(got["pooled"], expected["pool"])
+    torch.testing.assert_close(got["softmax"], expected["softmax"])
+    before = model.ran_head
+    with torch.no_grad():
+        alone = bb.capture(x, ["pooled"])["pooled"]
+    assert model.ran_head == before + 1  # the forward ran up to the head's call, not through it
+    torch.testing.assert_close(alone, expected["pool"])
+
+
+def test_a_readout_of_no_layer_or_a_read_logits_layer_is_a_factory_error():
+    with pytest.raises(ConfigError, match="readout of no layer"):
+        Backbone(Twice(), {"input": INPUT}, PRE, readouts={"x": Readout(of_input=True)})
+    with pytest.raises(ConfigError, match="logits layer 'head'"):
+        layers = {"input": INPUT, "head": "head"}
+        Backbone(Twice(), layers, PRE, logits="head", readouts={"head": Readout(of_input=True)})

@@ -60,6 +60,7 @@ def test_layers_json_lists_names_modules_and_shapes():
         "shape": [64, 16, 16],
         "calls": 1,
         "computed": None,
+        "of_input": False,
     }
     assert layers["softmax"]["computed"] == "softmax" and layers["softmax"]["shape"] == [10]
     assert report["preprocessing"]["size"] == [32, 32]
