@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from innx.cli.params import DefaultsOf, Overwrite, Seed, output_option
+from innx.cli.params import DefaultsOf, Device, Overwrite, Seed, output_option
 from innx.cli.progress import log
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ def demo(
         ),
     ] = False,
     seed: Seed = DEMO.seed,
+    device: Device = DEMO.device,
     overwrite: Overwrite = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show each stage's log lines too.")
@@ -35,7 +36,9 @@ def demo(
     """Run the method on shapes: data, classifier, autoencoder, extract, t per layer, e, render,
     analyze. Stages already complete are skipped, so an interrupted demo resumes (--overwrite
     deletes the folder's contents and starts over); --seed draws everything anew: the data,
-    every fit's initialisation, the analysis. Prints the report's path."""
+    every fit's initialisation, the analysis. Every stage runs on --device. Prints the report's
+    path."""
+    from innx.device import device_line
     from innx.ops.demo.runner import run_demo
 
     def on_stage(i: int, count: int, stage: Stage, event: str) -> None:
@@ -52,8 +55,10 @@ def demo(
         output,
         quick=quick,
         seed=seed,
+        device=device,
         overwrite=overwrite,
         on_stage=on_stage,
+        on_device=lambda target: log(device_line(target)),
         log=(lambda m: log(f"    {m}")) if verbose else None,
     )
     log(f"demo finished in {result.seconds:.0f} s; open {result.report / 'report.html'}")

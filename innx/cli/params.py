@@ -158,7 +158,13 @@ def output_option(help: str) -> Any:
 RunDir = Annotated[Path, output_option("The run directory to write.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print a JSON summary (for scripts).")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed: same seed, same result.")]
-Device = Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda, cuda:1, …")]
+Device = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Torch device: auto (CUDA when there is one, else the CPU), cpu, cuda, cuda:1, …",
+    ),
+]
 Resume = Annotated[
     bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")
 ]

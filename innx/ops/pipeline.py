@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from innx.autoencoders.loader import Autoencoder, load_autoencoder
 from innx.backbones import Backbone
 from innx.backbones.registry import load_backbone
+from innx.device import AUTO, resolve_device
 from innx.errors import ConfigError, RunError, StoreError
 from innx.flows import InvarianceFlow, SemanticFlow
 from innx.kernels.dispatch import check_kernels
@@ -75,9 +76,11 @@ class SemanticRun:
 class Pipeline:
     """An activation store and the parts fitted on it, loaded on first use.
 
-    ``autoencoder`` overrides the run named by the store's latents; ``batch_size`` bounds the rows
-    of every forward pass; ``kernels`` (``auto``, ``torch``, ``triton``) overrides the kernels each
-    ``t`` and ``e`` recorded in its config (``None``: as recorded).
+    ``autoencoder`` overrides the run named by the store's latents; ``device`` is where the parts
+    run (``auto``: CUDA when there is one, :func:`innx.device.resolve_device`; ``self.device``
+    is the resolved one); ``batch_size`` bounds the rows of every forward pass; ``kernels``
+    (``auto``, ``torch``, ``triton``) overrides the kernels each ``t`` and ``e`` recorded in its
+    config (``None``: as recorded).
     """
 
     def __init__(
@@ -85,15 +88,15 @@ class Pipeline:
         store: str | Path,
         *,
         autoencoder: str | Path | None = None,
-        device: str | torch.device = "cpu",
+        device: str | torch.device = AUTO,
         batch_size: int = BATCH,
         kernels: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"--internal-batch-size must be at least 1, got {batch_size}")
         self.kernels = None if kernels is None else check_kernels(kernels)
+        self.device = resolve_device(device)
         self.store = ActivationStore(store)
-        self.device = torch.device(device)
         self.batch_size = batch_size
         self._autoencoder_run = autoencoder
         if self.store.latents is None:

@@ -5,7 +5,8 @@ A run directory holds::
     model.safetensors   weights only (never pickle)
     config.json         {"kind": ..., "config": {...}}: constructor arguments
     manifest.json       format, version, innx version, created, kind, sha256 of the weights,
-                        seed, command line, final metrics, and what the fit read
+                        seed, the device it ran on (``cpu``, ``cuda:0``), command line, final
+                        metrics, and what the fit read
                         (:class:`RunInputs`: its store or dataset, input files with their
                         sha256, its arguments)
 
@@ -189,12 +190,14 @@ def write_run(
     metrics: dict[str, Any] | None = None,
     command: list[str] | None = None,
     extra: dict[str, Any] | None = None,
+    device: str | torch.device | None = None,
 ) -> Path:
     """Write weights, config and manifest (last) into ``run_dir``; return the directory.
 
     ``inputs`` records what the fit read (:class:`RunInputs`; files by role with their sha256,
-    see :meth:`InputFile.of`). ``extra`` adds other JSON-able fields to the manifest (a semantic
-    run's factors, say).
+    see :meth:`InputFile.of`). ``device`` is the device the fit ran on, resolved (``cuda:0``,
+    not the ``auto`` asked for, which the fit's arguments keep). ``extra`` adds other JSON-able
+    fields to the manifest (a semantic run's factors, say).
     Each file is written to a temporary name and renamed, so no reader sees half a file.
     """
     run_dir = Path(run_dir)
@@ -212,6 +215,7 @@ def write_run(
         "kind": kind,
         "weights_sha256": sha256_file(run_dir / WEIGHTS),
         "seed": seed,
+        "device": None if device is None else str(device),
         "command": command if command is not None else sys.argv,
         "metrics": metrics or {},
         **(inputs or RunInputs()).to_manifest(),

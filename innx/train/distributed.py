@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from innx.device import resolve_device
 from innx.errors import ConfigError
 
 
@@ -58,22 +59,24 @@ SINGLE = Part()
 def current_part(device: str | torch.device = "cpu") -> Part:
     """This process's part: ``Part()`` alone, the rank under ``torchrun`` (``WORLD_SIZE`` > 1).
 
-    Starts the process group when needed: NCCL for CUDA devices, gloo otherwise.
+    Starts the process group when needed: NCCL when ``device`` resolves to CUDA (``auto`` on a
+    GPU, :func:`innx.device.resolve_device`), gloo otherwise.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Part()
     if not torch.distributed.is_initialized():
-        backend = "nccl" if torch.device(device).type == "cuda" else "gloo"
+        backend = "nccl" if resolve_device(device).type == "cuda" else "gloo"
         torch.distributed.init_process_group(backend)
     return Part(torch.distributed.get_rank(), torch.distributed.get_world_size())
 
 
 def local_device(device: str | torch.device) -> torch.device:
-    """The device this process trains on: ``cuda`` means ``cuda:LOCAL_RANK`` under ``torchrun``."""
-    target = torch.device(device)
-    if target.type == "cuda" and target.index is None:
-        target = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    """The device this process trains on (:func:`innx.device.resolve_device`), made the current
+    CUDA device when it is one: ``cuda`` and ``auto`` on a GPU mean ``cuda:LOCAL_RANK`` under
+    ``torchrun``."""
+    target = resolve_device(device)
+    if target.type == "cuda":
         torch.cuda.set_device(target)
     return target
 

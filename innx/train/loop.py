@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from innx.device import resolve_device
 from innx.errors import ConfigError, RunError
 from innx.train.checkpoints import load_checkpoint
 from innx.train.distributed import Part, current_part, local_device
@@ -107,7 +108,7 @@ class LoopConfig:
     log_every: int = 20
     eval_every: int = 0  # 0: evaluate at the end only
     checkpoint_every: int = 100
-    device: str = "cpu"
+    device: str = "cpu"  # where the task put its model ("auto" too): the loop moves nothing
     precision: str = "fp32"
     cuda_graph: bool = False
     keep_best: str | None = None  # a validation metric (``val_nll``): end on its best weights
@@ -127,7 +128,7 @@ class LoopConfig:
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"--grad-clip must be positive, got {self.grad_clip}")
         if self.cuda_graph:
-            require_cuda(torch.device(self.device))
+            require_cuda(resolve_device(self.device))
 
     def lr_factor(self, step: int) -> float:
         """Learning-rate multiplier at ``step``: linear warm-up, then constant or cosine to 0."""
@@ -261,7 +262,7 @@ def _wrap(module: nn.Module, device: str) -> nn.Module:
 def _autocast(config: LoopConfig) -> Callable[[], Any]:
     if config.precision == "fp32":
         return nullcontext
-    device_type = torch.device(config.device).type
+    device_type = resolve_device(config.device).type
     cache = not config.cuda_graph  # capture forbids autocast's cache of cast weights
     return lambda: torch.autocast(
         device_type=device_type, dtype=torch.bfloat16, cache_enabled=cache

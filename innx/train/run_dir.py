@@ -6,7 +6,7 @@ Every fit goes through :func:`open_run_dir`, the one owner of this lifecycle::
 
     with open_run_dir(out, fit=fit.to_dict(), part=part, resume=resume) as run:
         result = train(task, loop, out, resume=run.resuming)
-        run.write(model.state_dict(), kind, config, inputs=..., metrics=...)
+        run.write(model.state_dict(), kind, config, inputs=..., metrics=..., device=device)
 
 Only the main process (rank 0) touches the directory; every process learns whether it resumes.
 """
@@ -51,14 +51,16 @@ class RunDir:
         inputs: RunInputs,
         seed: int | None,
         metrics: dict[str, Any],
+        device: torch.device,
         extra: dict[str, Any] | None = None,
     ) -> None:
         """Write the finished run (:func:`~innx.store.runs.write_run`; the main process only,
-        the others just take note). Call it once, last thing in the ``with`` block."""
+        the others just take note), with the ``device`` the main process trained on. Call it
+        once, last thing in the ``with`` block."""
         if self.part.is_main:
             write_run(
                 self.path, tensors, kind, config,
-                inputs=inputs, seed=seed, metrics=metrics, extra=extra,
+                inputs=inputs, seed=seed, metrics=metrics, extra=extra, device=device,
             )  # fmt: skip
         self.written = True
 

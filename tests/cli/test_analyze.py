@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from innx.device import device_line, resolve_device
 from innx.ops.fit.invariance import InvarianceFit, fit_invariance
 from innx.ops.fit.semantic.fit import SemanticFit, fit_semantic
 
@@ -46,6 +47,10 @@ def test_analyze_prints_the_report_directory(fitted, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out)
     assert "skipping preservation" in done.stderr and "share explained" in done.stderr
+    assert done.stderr.count("innx: using device") == 1, done.stderr  # once, and what auto is
+    assert device_line(resolve_device("auto")) in done.stderr.splitlines()
+    report = json.loads((out / "report.json").read_text())
+    assert report["device"] == str(resolve_device("auto")) and report["options"]["device"] == "auto"
     names = {p.name for p in out.iterdir()}
     assert {"report.json", "report.md", "report.html", "share.png", "layers.png"} <= names
     again = innx(*args, "--factor", "b", "--overwrite", "--json")

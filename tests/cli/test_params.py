@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -192,6 +193,62 @@ def test_kernels_reach_the_options_of_render_and_analyze(commands: dict[str, Any
         assert result.exit_code == 1, (name, result.output)
         message = "error: --kernels must be one of auto, torch, triton, got 'cuda'"
         assert result.stderr.strip() == message, name
+
+
+# -- --device -------------------------------------------------------------------------------------
+
+DEVICE_NEEDS = {  # the other arguments of each command taking --device; the device is checked first
+    "extract": ["shapes:n=4,size=32", "--backbone", "smallcnn", "--layer", "pool"],
+    "fit classifier": ["shapes:n=4,size=32"],
+    "fit autoencoder": ["shapes:n=4,size=32"],
+    "fit invariance": ["acts.h5", "--layer", "fc"],
+    "fit semantic": ["acts.h5", "--factor", "shape"],
+    "analyze": ["acts.h5", "--invariance", "inv"],
+    "demo": [],
+    **{f"render {mode}": ["acts.h5", "--invariance", "inv"]
+       for mode in ("samples", "layers", "mix", "animate")},
+    **{f"render {mode}": ["acts.h5", "--semantic", "s", "--factor", "f"]
+       for mode in ("swap", "interpolate")},
+}  # fmt: skip
+
+
+def test_every_command_taking_device_defaults_to_auto(commands: dict[str, Any]) -> None:
+    """``--device auto`` (CUDA when there is one) is the default of every command that runs a
+    network, ``innx demo`` included, read from the ops like every default."""
+    taking = {
+        name: option
+        for name, command in commands.items()
+        for option in options(command)
+        if "--device" in flags(option)
+    }
+    assert set(taking) == set(DEVICE_NEEDS)
+    for name, option in taking.items():
+        assert isinstance(option.default, OpsDefault), name
+        assert option.default() == "auto" and str(option.default) == "auto", name
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("gpu", "error: --device 'gpu' is not a torch device; use auto, cpu, cuda or cuda:N"),
+        pytest.param(
+            "cuda",
+            "error: --device cuda needs CUDA, but ",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
+    ],
+)
+def test_a_device_this_machine_lacks_is_one_line_before_any_work(
+    device: str, message: str, tmp_path: Path
+) -> None:
+    for name, needs in DEVICE_NEEDS.items():
+        out = tmp_path / ("out.png" if name.startswith("render") else "out")
+        args = [*name.split(), *needs, "--device", device, "-o", str(out)]
+        result = CliRunner().invoke(build_app(Registry()), args, prog_name="innx")
+        assert result.exit_code == 1, (name, result.output)
+        assert len(result.stderr.splitlines()) == 1, (name, result.stderr)
+        assert result.stderr.startswith(message), (name, result.stderr)
+        assert not out.exists(), name
 
 
 # -- one declaration, one default -----------------------------------------------------------------

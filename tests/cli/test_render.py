@@ -15,6 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner, Result
 
 from innx.cli.app import build_app
+from innx.device import device_line, resolve_device
 from innx.ops.extract.extraction import ExtractOptions, extract
 from innx.ops.render.grids import cell_size, grid_size
 from innx.store import ActivationStore
@@ -112,6 +113,8 @@ def test_interpolate_json_in_a_process(tiny_pipeline, tmp_path):
     args = ["--semantic", str(tiny.semantic), "--factor", "shape", "--rows", "0,7", "--json"]
     done = innx("render", "interpolate", str(tiny.store), *args, "--strip", "4", "-o", str(out))
     assert done.returncode == 0, done.stderr
+    assert done.stderr.count("innx: using device") == 1, done.stderr  # once, and what auto is
+    assert device_line(resolve_device("auto")) in done.stderr.splitlines()
     summary = json.loads(done.stdout)
     assert summary == {"mode": "interpolate", "outputs": [str(out), str(tmp_path / "walk.gif")]}
     with Image.open(tmp_path / "walk.gif") as gif:

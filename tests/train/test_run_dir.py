@@ -21,8 +21,9 @@ INPUTS = RunInputs(store=StoreInput("/data/acts.h5", STORE, layer="fc"), fit=FIT
 
 def finish(run: RunDir) -> None:
     run.write(
-        {"w": torch.ones(2)}, "invariance", {"zbar_dim": 2}, inputs=INPUTS, seed=0, metrics={}
-    )
+        {"w": torch.ones(2)}, "invariance", {"zbar_dim": 2}, inputs=INPUTS, seed=0, metrics={},
+        device=torch.device("cpu"),
+    )  # fmt: skip
 
 
 def interrupted(out, fit=FIT):
@@ -51,6 +52,7 @@ def test_a_fresh_fit_records_its_arguments_and_finishes(tmp_path) -> None:
         finish(run)
     assert not (out / RESUME_DIR).exists()
     assert read_run(out).inputs == INPUTS
+    assert read_run(out).manifest["device"] == "cpu"  # the device it ran on, as written
 
 
 def test_an_exception_leaves_the_run_resumable_and_resume_continues_it(tmp_path) -> None:

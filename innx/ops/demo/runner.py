@@ -18,6 +18,8 @@ analyze        ``report/``             report.json, report.md, figures, report.h
 
 A stage whose output is complete is skipped; an interrupted fit or extraction resumes from its
 checkpoint. ``demo.json`` records the plan, so that a folder is never resumed with another one.
+Every stage runs on one ``device`` (``auto``: CUDA when there is one); each output records the
+device it was made on, and the demo says it once (``on_device``), not once per stage.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from innx.device import AUTO, device_line, resolve_device
 from innx.errors import ConfigError
 from innx.ops.demo.plan import PLANS, DemoPlan
 from innx.ops.demo.stages import Stage, demo_stages
@@ -62,19 +67,26 @@ def run_demo(
     *,
     quick: bool = False,
     seed: int = 0,
+    device: str = AUTO,
     overwrite: bool = False,
     on_stage: StageLog | None = None,
+    on_device: Callable[[torch.device], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run (or finish) the demo in ``out``; stages already complete are skipped. ``seed`` draws
-    everything anew (the data, every initialisation and sample), for the spread over seeds."""
+    everything anew (the data, every initialisation and sample), for the spread over seeds.
+    Every stage runs on ``device``; ``on_device`` is called once with it (resolved) before the
+    first stage, and ``log`` gets each stage's lines but that one."""
     if seed < 0:
         raise ConfigError(f"--seed must be non-negative, got {seed}")
+    target = resolve_device(device)  # a device this machine lacks is refused before any work
     started = time.perf_counter()
     plan = PLANS["quick" if quick else "full"].with_seed(seed)
     out = Path(out)
     _prepare(out, plan, overwrite)
-    stages = demo_stages(out, plan, log)
+    if on_device is not None:
+        on_device(target)
+    stages = demo_stages(out, plan, _without(log, device_line(target)), device=device)
     reports = []
     for i, stage in enumerate(stages, 1):
         if stage.complete():
@@ -94,6 +106,13 @@ def run_demo(
         if on_stage:
             on_stage(i, len(stages), stage, f"done {seconds:.1f}")
     return DemoResult(out, out / "report", reports, time.perf_counter() - started)
+
+
+def _without(log: Callable[[str], None] | None, line: str) -> Callable[[str], None] | None:
+    """``log`` but for ``line``: each stage says its device, which the demo says once."""
+    if log is None:
+        return None
+    return lambda message: None if message == line else log(message)
 
 
 def _prepare(out: Path, plan: DemoPlan, overwrite: bool) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from innx.device import AUTO
 from innx.ops.demo.plan import FACTORS, DemoPlan
 from innx.store.runs import MANIFEST
 
@@ -54,8 +55,10 @@ def _store_state(path: Path) -> str:
         return "partial"  # extract refuses it on resume with a message that says why
 
 
-def demo_stages(out: Path, plan: DemoPlan, log: Callable[[str], None] | None) -> list[Stage]:
-    """The demo's stages in order, bound to ``out`` and ``plan``."""
+def demo_stages(
+    out: Path, plan: DemoPlan, log: Callable[[str], None] | None, *, device: str = AUTO
+) -> list[Stage]:
+    """The demo's stages in order, bound to ``out`` and ``plan``, every one on ``device``."""
     from innx.ops.data.folders import write_shapes_folder
     from innx.ops.extract.extraction import ExtractOptions, extract
     from innx.ops.fit.autoencoder import AutoencoderFit, fit_autoencoder
@@ -80,7 +83,9 @@ def demo_stages(out: Path, plan: DemoPlan, log: Callable[[str], None] | None) ->
             "classifier",
             clf,
             lambda resume: fit_classifier(
-                ClassifierFit(plan.data, steps=plan.classifier_steps, seed=plan.seed),
+                ClassifierFit(
+                    plan.data, steps=plan.classifier_steps, seed=plan.seed, device=device
+                ),
                 clf, resume=resume, log=log,
             ),
         ),
@@ -90,7 +95,7 @@ def demo_stages(out: Path, plan: DemoPlan, log: Callable[[str], None] | None) ->
             lambda resume: fit_autoencoder(
                 AutoencoderFit(
                     plan.data, latent_dim=plan.latent_dim, epochs=plan.autoencoder_epochs,
-                    seed=plan.seed, classifier=str(clf),
+                    seed=plan.seed, classifier=str(clf), device=device,
                 ),
                 ae, resume=resume, log=log,
             ),
@@ -102,7 +107,7 @@ def demo_stages(out: Path, plan: DemoPlan, log: Callable[[str], None] | None) ->
             lambda resume: extract(
                 ExtractOptions(
                     plan.data, None, plan.layers, weights=str(clf), autoencoder=str(ae),
-                    store_images=True, seed=plan.seed,
+                    store_images=True, seed=plan.seed, device=device,
                 ),
                 store, resume=resume, log=log,
             ),
@@ -117,6 +122,7 @@ def demo_stages(out: Path, plan: DemoPlan, log: Callable[[str], None] | None) ->
             steps=steps,
             batch_size=plan.batch_size,
             seed=plan.seed,
+            device=device,
         )
         stages.append(
             run_stage(
@@ -133,6 +139,7 @@ def demo_stages(out: Path, plan: DemoPlan, log: Callable[[str], None] | None) ->
         steps=plan.semantic_steps,
         batch_size=plan.batch_size,
         seed=plan.seed,
+        device=device,
     )
     stages.append(
         run_stage(
@@ -141,16 +148,20 @@ def demo_stages(out: Path, plan: DemoPlan, log: Callable[[str], None] | None) ->
     )
     figures = out / "figures"
     stages.append(
-        Stage("render", figures, figures.is_dir, lambda _r: _render(out, plan, figures, log))
+        Stage(
+            "render", figures, figures.is_dir, lambda _r: _render(out, plan, figures, log, device)
+        )
     )
     report = out / "report"
     stages.append(
-        Stage("analyze", report, report.is_dir, lambda _r: _analyze(out, plan, report, log))
+        Stage("analyze", report, report.is_dir, lambda _r: _analyze(out, plan, report, log, device))
     )
     return stages
 
 
-def _analyze(out: Path, plan: DemoPlan, report: Path, log: Callable[[str], None] | None) -> None:
+def _analyze(
+    out: Path, plan: DemoPlan, report: Path, log: Callable[[str], None] | None, device: str
+) -> None:
     """The report: what each layer encodes and ignores (written whole, then renamed)."""
     from innx.ops.analyze.analysis import AnalyzeOptions, analyze
 
@@ -162,6 +173,7 @@ def _analyze(out: Path, plan: DemoPlan, report: Path, log: Callable[[str], None]
         samples=plan.analyze_rows,
         draws=plan.analyze_draws,
         seed=plan.seed,
+        device=device,
     )
     if plan.judge_steps is not None:
         options = replace(options, judge_steps=plan.judge_steps)
@@ -171,7 +183,9 @@ def _analyze(out: Path, plan: DemoPlan, report: Path, log: Callable[[str], None]
 FIGURE_ROWS = (0, 1, 2, 3, 4)
 
 
-def _render(out: Path, plan: DemoPlan, figures: Path, log: Callable[[str], None] | None) -> None:
+def _render(
+    out: Path, plan: DemoPlan, figures: Path, log: Callable[[str], None] | None, device: str
+) -> None:
     """Every kind of figure into ``figures/``, made in a sibling folder and renamed when done."""
     import shutil
 
@@ -200,40 +214,48 @@ def _render(out: Path, plan: DemoPlan, figures: Path, log: Callable[[str], None]
     files = tuple(sorted((out / "images").rglob("*.png")))[:4]
     rows = FIGURE_ROWS
     render_samples(
-        SamplesRender(store=store, rows=rows, invariance=deepest, samples=6),
+        SamplesRender(store=store, device=device, rows=rows, invariance=deepest, samples=6),
         partial / "samples.png",
         log=log,
     )
     render_samples(
-        SamplesRender(store=store, images=files, invariance=deepest, samples=6),
+        SamplesRender(store=store, device=device, images=files, invariance=deepest, samples=6),
         partial / "samples-files.png",
         log=log,
     )
     invs = tuple(out / f"inv-{layer}" for layer in plan.layers)
     render_layers(
-        LayersRender(store=store, rows=rows[:1], invariance=invs, samples=6),
+        LayersRender(store=store, device=device, rows=rows[:1], invariance=invs, samples=6),
         partial / "layers.png",
         log=log,
     )
-    render_mix(MixRender(store=store, rows=rows, invariance=deepest), partial / "mix.png", log=log)
+    render_mix(
+        MixRender(store=store, device=device, rows=rows, invariance=deepest),
+        partial / "mix.png",
+        log=log,
+    )
     render_animate(
-        AnimateRender(store=store, rows=rows[:3], invariance=deepest, frames=32),
+        AnimateRender(store=store, device=device, rows=rows[:3], invariance=deepest, frames=32),
         partial / "animate.gif",
         log=log,
     )
     for factor in FACTORS:
         render_swap(
-            SwapRender(store=store, rows=rows, semantic=sem, factor=factor),
+            SwapRender(store=store, device=device, rows=rows, semantic=sem, factor=factor),
             partial / f"swap-{factor}.png",
             log=log,
         )
     render_interpolate(
-        InterpolateRender(store=store, rows=rows[:2], semantic=sem, factor="fg_color"),
+        InterpolateRender(
+            store=store, device=device, rows=rows[:2], semantic=sem, factor="fg_color"
+        ),
         partial / "interpolate-fg_color.png",
         log=log,
     )
     render_interpolate(
-        InterpolateRender(store=store, rows=rows[:1], semantic=sem, factor="shape", sigmas=2.0),
+        InterpolateRender(
+            store=store, device=device, rows=rows[:1], semantic=sem, factor="shape", sigmas=2.0
+        ),
         partial / "traverse-shape.png",
         log=log,
     )

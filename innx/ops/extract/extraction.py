@@ -34,9 +34,11 @@ from torch.utils.data import DataLoader
 from innx import __version__
 from innx.autoencoders.loader import Autoencoder, load_autoencoder
 from innx.backbones import Backbone, Preprocessing, load_backbone
+from innx.backbones.family import split_name
 from innx.backbones.registry import warn_random_weights
 from innx.data.base import ImageDataset
 from innx.data.spec import open_dataset
+from innx.device import AUTO, device_line, resolve_device
 from innx.errors import ConfigError, InnxWarning, ShapeError
 from innx.ops.extract.inputs import ExtractItems, collate_items
 from innx.ops.extract.store_thread import StoreThread
@@ -64,7 +66,7 @@ class ExtractOptions:
     compression: str = "none"
     batch_size: int = 128
     workers: int = 0
-    device: str = "cpu"
+    device: str = AUTO
     limit: int | None = None
     skip_bad: bool = False
     fail_on_nonfinite: bool = False
@@ -85,6 +87,7 @@ class ExtractOptions:
             )
         if self.batch_size < 1 or self.workers < 0 or (self.limit is not None and self.limit < 1):
             raise ConfigError("--batch-size and --limit must be positive, --workers >= 0")
+        resolve_device(self.device)  # a device this machine lacks: refused before any work
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,8 @@ def extract(
     if weights.path is None:
         warn_random_weights(backbone.name)
     autoencoder = load_autoencoder(options.autoencoder) if options.autoencoder else None
-    device = torch.device(options.device)
+    device = resolve_device(options.device)
+    say(device_line(device))
     backbone.model.to(device)
     if autoencoder is not None:
         autoencoder.to(device)
@@ -149,7 +153,7 @@ def extract(
         if thumb and options.store_images
         else None,
         batch_size=options.batch_size,
-        metadata=_metadata(options, dataset, backbone, weights.path, weights.sha256, n),
+        metadata=_metadata(options, dataset, backbone, weights.path, weights.sha256, n, device),
     )
     job = _Job(dataset, backbone, names, autoencoder, thumb, options, device, resume, overwrite)
     order = row_order(len(dataset), n, options.seed, options.shuffle)
@@ -328,8 +332,12 @@ def _metadata(
     weights_path: str | None,
     weights_sha: str | None,
     n: int,
+    device: torch.device,
 ) -> dict[str, Any]:
-    entry = next((e for e in registry().entries("innx.backbones") if e.name == backbone.name), None)
+    """The store's metadata: what it was extracted from, with which options, and on which
+    ``device`` (resolved: ``cuda:0``, where ``extract.device`` keeps the ``auto`` asked for)."""
+    family = split_name(backbone.name)[0]  # "timm:resnet18" is provided by entry "timm"
+    entry = next((e for e in registry().entries("innx.backbones") if e.name == family), None)
     return {
         "dataset": {
             "name": dataset.name,
@@ -348,6 +356,7 @@ def _metadata(
         },
         "preprocessing": backbone.preprocessing.to_dict(),
         "extract": {**asdict(options), "innx_version": __version__},
+        "device": str(device),
     }
 
 

@@ -24,6 +24,7 @@ from innx.backbones import CLASSIFIER_KIND, Backbone, Preprocessing, load_backbo
 from innx.backbones.registry import build_backbone
 from innx.data.base import ImageDataset
 from innx.data.spec import open_dataset
+from innx.device import AUTO, device_line, resolve_device
 from innx.errors import ConfigError
 from innx.store.runs import DatasetInput, RunInputs
 from innx.train.distributed import current_part, local_device
@@ -50,7 +51,7 @@ class ClassifierFit:
     weight_decay: float = 0.0
     val_fraction: float = 0.1
     seed: int = 0
-    device: str = "cpu"
+    device: str = AUTO
     workers: int = 0
     checkpoint_every: int = 100
 
@@ -61,6 +62,7 @@ class ClassifierFit:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.steps is None and not self.epochs > 0:
             raise ConfigError(f"--epochs must be positive, got {self.epochs}")
+        resolve_device(self.device)  # a device this machine lacks: refused before any work
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,6 +123,7 @@ def _train(
         model.to(memory_format=torch.channels_last)
 
     train_rows, val_rows = split_rows(len(dataset), fit.val_fraction, fit.seed)
+    say(device_line(device))
     say(f"{len(train_rows)} training and {len(val_rows)} validation images of {dataset.spec}")
     val = load_images(dataset, val_rows, backbone.preprocessing, workers=fit.workers)
     train_data = ShuffledImages(
@@ -170,6 +173,7 @@ def _train(
         inputs=inputs,
         seed=fit.seed,
         metrics=metrics,
+        device=device,
     )
     return metrics
 

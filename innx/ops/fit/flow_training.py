@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import torch
-
+from innx.device import AUTO, resolve_device
 from innx.errors import ConfigError
 from innx.kernels.dispatch import check_choice
 from innx.train.graph_step import require_cuda
@@ -29,7 +28,7 @@ class FlowTraining:
     grad_clip: float | None = 10.0
     val_fraction: float = 0.1
     seed: int = 0
-    device: str = "cpu"
+    device: str = AUTO
     precision: str = "fp32"
     in_memory: bool | None = None  # None: when the arrays fit the documented cap
     checkpoint_every: int = 200
@@ -49,12 +48,7 @@ class FlowTraining:
             raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"--grad-clip must be positive, got {self.grad_clip}")
-        try:
-            device = torch.device(self.device)
-        except RuntimeError:
-            raise ConfigError(
-                f"--device {self.device!r} is not a torch device; use cpu, cuda or cuda:N"
-            ) from None
+        device = resolve_device(self.device)
         check_choice(self.kernels, device)
         if self.cuda_graph:
             require_cuda(device)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from innx.device import device_line
 from innx.errors import ConfigError
 from innx.flows import InvarianceConfig, InvarianceFlow, bits_per_dim, invariance_nll
 from innx.ops.fit.flow_training import RESUMABLE_CHANGES, FlowTraining, flow_loop, total_steps
@@ -109,6 +110,7 @@ def fit_invariance(
         )  # fmt: skip
         val = StoreBatches(Path(fit.store), fields, val_rows, 1, fit.seed).all(VALIDATION_ROWS)
         mode = "in memory" if data.in_memory else "streamed from the store"
+        say(device_line(device))
         say(
             f"{len(train_rows)} training and {len(val_rows)} validation rows of layer "
             f"{fit.layer} {list(cond_shape)}, zbar {zbar_dim}-d, {mode}"
@@ -144,6 +146,7 @@ def fit_invariance(
         run.write(
             model.state_dict(), model.kind, model.config.to_dict(),
             inputs=RunInputs(store=inputs, fit=fit.to_dict()), seed=fit.seed, metrics=metrics,
+            device=device,
         )  # fmt: skip
     return InvarianceResult(out, metrics)
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from innx.device import AUTO, device_line, resolve_device
 from innx.errors import ConfigError
 from innx.flows import InvarianceFlow
 from innx.kernels.dispatch import check_kernels
@@ -62,12 +63,13 @@ class Render:
     images: tuple[str | Path, ...] = ()
     seed: int = 0
     autoencoder: str | Path | None = None
-    device: str = "cpu"
+    device: str = AUTO
     kernels: str = "auto"
     batch_size: int = BATCH
 
     def __post_init__(self) -> None:
         check_kernels(self.kernels)
+        resolve_device(self.device)  # a device this machine lacks: refused before any work
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +128,7 @@ def render_samples(
     with open_pipeline(options) as pipe:
         run = pipe.invariance(options.invariance, options.layer)
         inputs = pipe.inputs(options.rows, options.images, [run.layer])
+        _log(log, device_line(pipe.device))
         n, b = options.samples, len(inputs)
         v = normal(options.seed, n, run.flow.config.zbar_dim) * options.temperature
         pairs = torch.arange(b).repeat_interleave(n), torch.arange(n).repeat(b)
@@ -163,6 +166,7 @@ def render_layers(
         inputs = pipe.inputs(options.rows, options.images, layers)
         if len(inputs) != 1:
             raise ConfigError(f"layers renders one input, got {len(inputs)}; pass one row or image")
+        _log(log, device_line(pipe.device))
         n = options.samples
         columns = []
         for run in runs:
@@ -191,6 +195,7 @@ def render_mix(
     with open_pipeline(options) as pipe:
         run = pipe.invariance(options.invariance, options.layer)
         inputs = pipe.inputs(options.rows, options.images, [run.layer])
+        _log(log, device_line(pipe.device))
         z, b = inputs.layers[run.layer], len(inputs)
         v = forward(pipe, run.flow, inputs.zbar, z)
         rows, cols = torch.arange(b).repeat_interleave(b), torch.arange(b).repeat(b)
@@ -217,6 +222,7 @@ def render_animate(
     with open_pipeline(options) as pipe:
         run = pipe.invariance(options.invariance, options.layer)
         inputs = pipe.inputs(options.rows, options.images, [run.layer])
+        _log(log, device_line(pipe.device))
         keys = normal(options.seed, options.keyframes, run.flow.config.zbar_dim)
         v = loop_path(keys, options.frames) * options.temperature
         b, f = len(inputs), options.frames

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from innx.device import device_line
 from innx.errors import ConfigError
 from innx.flows import SemanticFlow
 from innx.ops.pipeline import Pipeline
@@ -65,6 +66,7 @@ def render_swap(
     with open_pipeline(options) as pipe:
         e = pipe.semantic(options.semantic, [options.factor])
         inputs = pipe.inputs(options.rows, options.images, [])
+        _log(log, device_line(pipe.device))
         b = len(inputs)
         zhat = encode(pipe, e, inputs.zbar)
         block = block_slice(e, options.factor)
@@ -109,6 +111,7 @@ def render_interpolate(
                 f"a walk needs two inputs, got {len(inputs)}; pass two rows or images, "
                 "or --sigmas K for a traversal around each input"
             )
+        _log(log, device_line(pipe.device))
         zhat, block = encode(pipe, e, inputs.zbar), block_slice(e, options.factor)
         strip_at = torch.linspace(0, 1, options.strip)
         turn = torch.arange(options.frames) * (2 * math.pi / options.frames)

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from innx.backbones import load_backbone
+from innx.device import resolve_device
 from innx.errors import ConfigError
 from innx.ops.fit.classifier import ClassifierFit, fit_classifier
 from innx.store.runs import read_run
@@ -35,6 +36,7 @@ def test_reaches_high_validation_accuracy_on_shapes(trained):
     assert run.manifest["metrics"]["val_accuracy"] >= 0.95
     assert run.manifest["dataset"]["spec"] == "shapes:n=2000,size=32,seed=3"
     assert run.manifest["dataset"]["validation"] == 200
+    assert run.manifest["device"] == str(resolve_device("auto"))  # what auto is here
     assert run.config["backbone"] == "smallcnn"
     assert run.config["options"] == {"num_classes": 4, "size": 32}
     assert run.config["classes"] == ["circle", "cross", "square", "triangle"]

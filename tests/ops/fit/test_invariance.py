@@ -8,6 +8,7 @@ import h5py
 import pytest
 import torch
 
+from innx.device import resolve_device
 from innx.errors import ConfigError, StoreError
 from innx.ops.fit.invariance import InvarianceFit, fit_invariance
 from innx.ops.fit.models import load_model
@@ -29,6 +30,7 @@ def test_fit_records_the_store_and_inverts_exactly(synthetic_store, tmp_path):
         zbar = torch.from_numpy(store.latents[:256])
         z = torch.from_numpy(store.layer("fc")[:256])
     assert manifest["store"]["layer"] == "fc"
+    assert manifest["device"] == str(resolve_device("auto")) and manifest["fit"]["device"] == "auto"
     assert manifest["store"]["train"] + manifest["store"]["validation"] == 2000 - 40
     assert manifest["metrics"]["val_bits_per_dim"] == result.metrics["val_bits_per_dim"]
     assert not (tmp_path / "run" / RESUME_DIR).exists()
