@@ -38,7 +38,8 @@ def analyze(
         typer.Option(
             "--factor",
             help="A concept to report (repeatable): a factor of the semantic run (default: all "
-            "of them) or, without one, an attribute of the store (default: every attribute).",
+            "of them) or, without one, an attribute of the store (default: every attribute); "
+            "NAME:categorical or NAME:continuous reads it as that kind.",
         ),
     ] = None,
     classifier: Annotated[

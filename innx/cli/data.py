@@ -45,13 +45,19 @@ def shapes(
     typer.echo(str(path))
 
 
+SHOWN_CATEGORIES = 12
+"""Categories listed per attribute by ``innx data info`` (the rest are counted)."""
+
+
 def _format(description: dict[str, object]) -> str:
-    """The description as aligned ``key: value`` lines, one per attribute."""
+    """The description as aligned ``key: value`` lines, one per attribute with its kind."""
     lines = []
     for key in ("name", "spec", "root", "n", "channels", "image_size", "fingerprint"):
         value = description.get(key)
         if isinstance(value, list):
             value = "×".join(str(v) for v in value)
+        elif key == "image_size" and value is None:
+            value = "varying"
         lines.append(f"{key + ':':12} {value}")
     classes = description.get("classes")
     if isinstance(classes, list):
@@ -62,8 +68,15 @@ def _format(description: dict[str, object]) -> str:
     assert isinstance(attributes, list)
     lines.append(f"{'attributes:':12} {len(attributes)}")
     for a in attributes:
-        categories = ", ".join(a["categories"])
+        shown = a["categories"][:SHOWN_CATEGORIES]
+        more = len(a["categories"]) - len(shown)
+        categories = ", ".join(shown) + (f", … ({more} more)" if more else "")
         lines.append(f"  {a['name']:20} {a['kind']:12} {categories}".rstrip())
+    if attributes:
+        lines.append(
+            "  (--factor NAME:categorical or NAME:continuous overrides a kind in fit semantic "
+            "and analyze)"
+        )
     return "\n".join(lines)
 
 

@@ -41,8 +41,9 @@ def semantic(
         list[str],
         typer.Option(
             "--factor",
-            help="A factor to give a block, in order: NAME, or NAME:bins=K / NAME:tol=T for a "
-            "continuous attribute (repeat the option).",
+            help="A factor to give a block, in order (repeat the option): NAME, "
+            "NAME:categorical or NAME:continuous to override the kind the store records, and "
+            "for a continuous one NAME:bins=K / NAME:tol=T (e.g. age:continuous,bins=4).",
         ),
     ],
     output: Annotated[Path | None, output_option("The run directory to write.")] = None,

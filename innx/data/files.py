@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,32 @@ def read_image(path: str | os.PathLike[str], mode: str = "RGB") -> torch.Tensor:
 
     A missing, unreadable or corrupt file raises :class:`DataError` naming it.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    with _image_errors(path), Image.open(path) as img:
+        array = np.asarray(img.convert(mode), dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(H, W)`` of an image file from its header alone (PIL opens files lazily: the pixels are
+    not decoded). A missing, unreadable or corrupt file raises :class:`DataError` naming it."""
+    from PIL import Image
+
+    with _image_errors(path), Image.open(path) as img:
+        width, height = img.size
+    return height, width
+
+
+@contextmanager
+def _image_errors(path: str | os.PathLike[str]) -> Iterator[None]:
+    """PIL's errors on ``path`` as a :class:`DataError` naming the file and the fix."""
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            array = np.asarray(img.convert(mode), dtype=np.uint8)
+        yield
     except FileNotFoundError:
         raise DataError(f"image {path} does not exist; restore it or remove it") from None
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError) as exc:
@@ -69,9 +91,6 @@ def read_image(path: str | os.PathLike[str], mode: str = "RGB") -> torch.Tensor:
         raise DataError(
             f"cannot read image {path} ({reason}); replace the file or remove it"
         ) from exc
-    if array.ndim == 2:
-        array = array[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
 class LazyImages:

@@ -8,8 +8,12 @@ Layouts:
 
 Images are ``.png``, ``.jpg``, ``.jpeg``, ``.bmp`` or ``.webp`` (any case); hidden files and
 folders (``.name``) are ignored; items are in sorted path order. Every image is converted to RGB.
-Sizes may vary (``image_size`` is ``None``): files are not opened until an item is read, and a
-corrupt file raises :class:`~innx.errors.DataError` naming it then.
+Sizes may vary. ``image_size`` is ``(H, W)`` when every image has that size and ``None``
+otherwise; it is read, on first use and once per dataset, from the files' headers (no image is
+decoded; the reading stops at the first image of another size), so ``innx fit autoencoder
+folder:PATH`` needs no ``--size`` for a folder of one size. Images are not decoded until an item
+is read; a corrupt file raises :class:`~innx.errors.DataError` naming it then (or when
+``image_size`` reads its header).
 
 Attributes come from an optional ``PATH/attributes.csv``::
 
@@ -17,9 +21,12 @@ Attributes come from an optional ``PATH/attributes.csv``::
     circle/000001.png,circle,0.25
 
 one row per image, ``path`` relative to ``PATH`` (``/`` separated). A column is categorical when
-any of its values is not a number (its categories are the sorted distinct values, an item holds
-the index of its value) and continuous otherwise. Unknown paths, images without a row, duplicate
-paths, rows with the wrong number of fields and empty values are errors naming the file and row.
+any of its values is not a number, or when its values are whole numbers with at most 32 distinct
+ones (``digit`` = 0…9); its categories are the sorted distinct values and an item holds the index
+of its value. Any other column of numbers is continuous (:mod:`innx.data.kinds` states the rule;
+``--factor NAME:categorical`` or ``NAME:continuous`` overrides it where a fit or analysis names
+the factor). Unknown paths, images without a row, duplicate paths, rows with the wrong number of
+fields and empty values are errors naming the file and row.
 """
 
 from __future__ import annotations
@@ -27,24 +34,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 import os
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from innx.data.base import (
-    CATEGORICAL,
-    CONTINUOUS,
-    Attribute,
-    ImageDataset,
-    Item,
-    check_index,
-    hash_json,
-)
-from innx.data.files import IMAGE_SUFFIXES, read_image
+from innx.data.base import Attribute, ImageDataset, Item, check_index, hash_json
+from innx.data.files import IMAGE_SUFFIXES, read_image, read_image_size
+from innx.data.kinds import column_attribute
 from innx.data.spec import Options, need_location
 from innx.errors import DataError
 
@@ -108,14 +108,6 @@ def scan_folder(root: Path) -> tuple[list[str], list[int] | None, tuple[str, ...
     return top, None, None
 
 
-def _number(value: str) -> float | None:
-    try:
-        x = float(value)
-    except ValueError:
-        return None
-    return x if math.isfinite(x) else None
-
-
 def read_attributes_csv(
     path: Path, images: list[str]
 ) -> tuple[tuple[Attribute, ...], NDArray[np.float32]]:
@@ -172,16 +164,8 @@ def read_attributes_csv(
     attributes: list[Attribute] = []
     out = np.empty((len(images), len(names)), dtype=np.float32)
     for k, name in enumerate(names):
-        column = [str(v) for v in table[:, k]]
-        numbers = [_number(v) for v in column]
-        if all(x is not None for x in numbers):
-            attributes.append(Attribute(name, CONTINUOUS))
-            out[:, k] = np.array(numbers, dtype=np.float64)
-        else:
-            categories = tuple(sorted(set(column)))
-            code = {c: i for i, c in enumerate(categories)}
-            attributes.append(Attribute(name, CATEGORICAL, categories))
-            out[:, k] = [code[v] for v in column]
+        attribute, out[:, k] = column_attribute(name, [str(v) for v in table[:, k]])
+        attributes.append(attribute)
     return tuple(attributes), out
 
 
@@ -197,14 +181,13 @@ class FolderDataset(ImageDataset):
         ...     Path(tmp.name, name).parent.mkdir(exist_ok=True)
         ...     Image.new("RGB", (8, 6), "red").save(Path(tmp.name, name))
         >>> ds = FolderDataset(tmp.name)
-        >>> len(ds), ds.classes, ds[2][0].shape, ds[2][1]
-        (3, ('cat', 'dog'), torch.Size([3, 6, 8]), 1)
+        >>> len(ds), ds.classes, ds[2][0].shape, ds[2][1], ds.image_size
+        (3, ('cat', 'dog'), torch.Size([3, 6, 8]), 1, (6, 8))
         >>> tmp.cleanup()
     """
 
     name = "folder"
     channels = 3
-    image_size = None
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         path = Path(os.path.abspath(Path(root).expanduser()))
@@ -217,6 +200,16 @@ class FolderDataset(ImageDataset):
             self.attributes, self.values = read_attributes_csv(csv_path, self.paths)
         else:
             self.attributes, self.values = (), np.zeros((len(self.paths), 0), np.float32)
+
+    @cached_property
+    def image_size(self) -> tuple[int, int] | None:  # type: ignore[override]  # read lazily
+        """``(H, W)`` of every image, or ``None`` when sizes vary: read from the files' headers on
+        first use (no image is decoded), up to the first image of another size."""
+        first = read_image_size(self.folder / self.paths[0])
+        for rel in self.paths[1:]:
+            if read_image_size(self.folder / rel) != first:
+                return None
+        return first
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -8,6 +8,9 @@ attribute values of a store, or from a CSV file (:func:`read_pairs_csv`).
 Two rows share a categorical factor when they hold the same category. A continuous factor is
 matched either by quantile bin (``bins=K``, the default ``K = 8``) or by a tolerance (``tol=T``:
 ``|a − b| <= T``); a factor spec string chooses: ``scale``, ``scale:bins=4``, ``scale:tol=0.01``.
+A spec may also state the factor's kind, overriding the one its attribute was recorded with
+(:mod:`innx.data.kinds`): ``digit:categorical``, ``age:continuous``, ``age:continuous,bins=4``;
+``bins=`` or ``tol=`` alone ask for a continuous factor too.
 
 The sampler draws, for every pair, a factor uniformly, an anchor uniformly among the rows that
 have a partner for that factor, and the partner uniformly among those partners (never the anchor
@@ -24,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from innx.data.base import CATEGORICAL, CONTINUOUS, AttributeKind
+from innx.data.kinds import parse_kind
 from innx.errors import ConfigError, DataError
 
 DEFAULT_BINS = 8
@@ -32,42 +37,79 @@ Rows = NDArray[np.int64]
 
 @dataclass(frozen=True)
 class FactorSpec:
-    """A named factor and how two values of it count as shared (see the module docstring)."""
+    """A named factor, the kind it is stated to have (``None``: its attribute's own) and how two
+    values of it count as shared (see the module docstring).
+
+    >>> FactorSpec.parse("age:continuous,bins=4")
+    FactorSpec(name='age', bins=4, tol=None, kind='continuous')
+    >>> FactorSpec.parse("scale:tol=0.01").stated_kind
+    'continuous'
+    """
 
     name: str
     bins: int | None = None
     tol: float | None = None
+    kind: AttributeKind | None = None
 
     @classmethod
     def parse(cls, text: str) -> FactorSpec:
-        """``name``, ``name:bins=K`` or ``name:tol=T``."""
-        name, _, option = text.partition(":")
+        """``name`` with optional ``:`` and comma-separated options: a kind (``categorical``,
+        ``continuous``) and ``bins=K`` or ``tol=T``."""
+        name, _, options = text.partition(":")
         if not name:
             raise ConfigError(f"factor {text!r} has no name; write e.g. shape or scale:bins=8")
-        if not option:
-            return cls(name)
-        key, _, value = option.partition("=")
-        try:
-            if key == "bins":
-                bins = int(value)
-                if bins < 2:
-                    raise ValueError
-                return cls(name, bins=bins)
-            if key == "tol":
-                tol = float(value)
-                if not tol >= 0:
-                    raise ValueError
-                return cls(name, tol=tol)
-        except ValueError:
+        kind: AttributeKind | None = None
+        bins: int | None = None
+        tol: float | None = None
+        given: set[str] = set()
+        for option in options.split(",") if options else []:
+            key, has_value, value = option.partition("=")
+            group = "matching" if has_value else "kind"
+            if group in given:
+                raise ConfigError(f"factor {text!r}: give at most one kind and one of bins=, tol=")
+            given.add(group)
+            if not has_value:
+                kind = parse_kind(option, name)
+                continue
+            if key not in ("bins", "tol"):
+                raise ConfigError(
+                    f"factor {text!r}: unknown option {key!r}; use categorical, continuous, "
+                    "bins=K or tol=T"
+                )
+            try:
+                if key == "bins":
+                    bins = int(value)
+                    if bins < 2:
+                        raise ValueError
+                else:
+                    tol = float(value)
+                    if not tol >= 0:
+                        raise ValueError
+            except ValueError:
+                need = "count >= 2" if key == "bins" else "value >= 0"
+                raise ConfigError(f"factor {text!r}: {key} needs a {need}") from None
+        if kind == CATEGORICAL and given == {"kind", "matching"}:
             raise ConfigError(
-                f"factor {text!r}: {key} needs a {'count >= 2' if key == 'bins' else 'value >= 0'}"
-            ) from None
-        raise ConfigError(f"factor {text!r}: unknown option {key!r}; use bins=K or tol=T")
+                f"factor {text!r}: bins= and tol= apply only to a continuous factor; write "
+                f"{name}:categorical, or {name}:continuous with them"
+            )
+        return cls(name, bins, tol, kind)
+
+    @property
+    def stated_kind(self) -> AttributeKind | None:
+        """The kind the spec asks for: its own, continuous when it bins or has a tolerance, or
+        ``None`` (the attribute's recorded kind)."""
+        if self.kind is None and (self.bins is not None or self.tol is not None):
+            return CONTINUOUS
+        return self.kind
 
     def __str__(self) -> str:
+        options: list[str] = [self.kind] if self.kind is not None else []
         if self.bins is not None:
-            return f"{self.name}:bins={self.bins}"
-        return f"{self.name}:tol={self.tol}" if self.tol is not None else self.name
+            options.append(f"bins={self.bins}")
+        if self.tol is not None:
+            options.append(f"tol={self.tol}")
+        return f"{self.name}:{','.join(options)}" if options else self.name
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from innx.data.base import check_index, hash_json
+from innx.data.base import AttributeKind, check_index, hash_json
+from innx.data.kinds import as_kind, parse_kind
 from innx.errors import ConfigError, StoreError, first_line
 from innx.store.layout import FIELDS, FORMAT, check_format, json_attrs
 
@@ -227,6 +228,27 @@ class ActivationStore:
     def attributes(self) -> np.ndarray:
         """Attribute values ``float32 [N, K]`` (categorical ones hold category indices)."""
         return np.asarray(self.file["attributes"][...])
+
+    def attribute(
+        self, name: str, kind: AttributeKind | None = None
+    ) -> tuple[AttributeKind, np.ndarray]:
+        """Attribute ``name`` as ``(kind, values float64 [N])``: as recorded at extraction, or
+        read as ``kind`` when given (:func:`innx.data.kinds.as_kind`: category ``"7"`` → 7.0, or
+        whole numbers → category indices over the rows that were read). A stated kind belongs to
+        a fit or an analysis, not to the store, so one store serves either reading; a
+        :class:`ConfigError` says when the values cannot be read as ``kind``."""
+        if name not in self.attribute_names:
+            raise StoreError(
+                f"{self.path} has no attribute {name!r}; its attributes are: "
+                f"{', '.join(self.attribute_names) or 'none'}"
+            )
+        k = self.attribute_names.index(name)
+        recorded = parse_kind(self.attribute_kinds[k], name)
+        values = self.attributes[:, k]
+        if kind is None:
+            return recorded, values.astype(np.float64)
+        categories = self.attribute_categories[k]
+        return kind, as_kind(name, values, recorded, categories, kind, rows=self.index != -1)
 
     @cached_property
     def index(self) -> np.ndarray:

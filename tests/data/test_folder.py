@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from innx.data import open_dataset
 from innx.errors import DataError
@@ -35,7 +35,7 @@ def test_class_subfolders(tmp_path: Path) -> None:
     assert [ds[i][1] for i in range(len(ds))] == [0, 0, 1, 1]
     x, _, attributes = ds[2]
     assert np.array_equal(x.permute(1, 2, 0).numpy(), arrays[0]) and attributes.shape == (0,)
-    assert ds.attributes == () and ds.image_size is None
+    assert ds.attributes == () and ds.image_size == (6, 10)  # (H, W), every image alike
 
 
 def test_flat_folder_is_unlabelled_and_grey_becomes_rgb(tmp_path: Path) -> None:
@@ -58,6 +58,66 @@ def test_attributes_csv_kinds_and_values(tmp_path: Path) -> None:
     assert count.kind == "categorical" and count.categories == ("3", "nan_is_text")
     assert ds[0][2].tolist() == pytest.approx([0.0, -1e-3, 1.0])
     assert ds[1][2].tolist() == [1.0, 2.5, 0.0]
+
+
+def test_image_size_is_read_from_the_headers(tmp_path: Path) -> None:
+    for i in range(5):
+        Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(tmp_path / f"{i}.png")
+    ds = open_dataset(f"folder:{tmp_path}")
+    assert ds.image_size == (32, 32)
+    (tmp_path / "0.png").write_bytes(b"not an image any more")  # read once per dataset
+    assert ds.image_size == (32, 32)
+    with pytest.raises(DataError, match=r"cannot read image .*0.png .*replace the file"):
+        _ = open_dataset(f"folder:{tmp_path}").image_size
+
+
+def test_images_of_varying_sizes_have_no_size(tmp_path: Path) -> None:
+    Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
+    Image.new("RGB", (32, 16)).save(tmp_path / "b.png")
+    Image.new("RGB", (32, 32)).save(tmp_path / "c.png")
+    assert open_dataset(f"folder:{tmp_path}").image_size is None
+
+
+def test_the_size_is_read_without_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_images(tmp_path, ["a.png", "b.png"])
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an image was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    ds = open_dataset(f"folder:{tmp_path}")
+    assert ds.image_size == (6, 10)
+    with pytest.raises(AssertionError, match="decoded"):
+        ds[0]  # the patch does catch a decode
+
+
+@pytest.mark.parametrize(
+    ("cells", "kind", "categories", "values"),
+    [
+        (["red", "blue", "red"], "categorical", ("blue", "red"), [1, 0, 1]),
+        (["3", "x", "3"], "categorical", ("3", "x"), [0, 1, 0]),
+        ([str(i % 10) for i in range(30)], "categorical", tuple("0123456789"), None),
+        (["10", "2", "2.0", "-1"], "categorical", ("-1", "2", "10"), [2, 1, 1, 0]),
+        ([str(i) for i in range(32)], "categorical", tuple(str(i) for i in range(32)), None),
+        ([str(i) for i in range(40)], "continuous", (), list(range(40))),
+        (["0.5", "1", "2"], "continuous", (), [0.5, 1, 2]),
+        (["1.5", "1.5"], "continuous", (), [1.5, 1.5]),
+    ],
+)
+def test_the_kind_of_a_column(
+    tmp_path: Path, cells: list[str], kind: str, categories: tuple[str, ...], values: list | None
+) -> None:
+    names = [f"{i:03}.png" for i in range(len(cells))]
+    write_images(tmp_path, names)
+    rows = "".join(f"{name},{cell}\n" for name, cell in zip(names, cells, strict=True))
+    (tmp_path / "attributes.csv").write_text("path,c\n" + rows)
+    ds = open_dataset(f"folder:{tmp_path}")
+    (attribute,) = ds.attributes
+    assert (attribute.kind, attribute.categories) == (kind, categories)
+    read = [ds[i][2].item() for i in range(len(ds))]
+    if values is None:  # whole numbers from 0: the index is the number
+        values = [int(c) for c in cells]
+    assert read == pytest.approx(values)
 
 
 @pytest.mark.parametrize(

@@ -116,6 +116,9 @@ def test_factors_that_cannot_pair_are_refused():
         ("shape", FactorSpec("shape")),
         ("scale:bins=4", FactorSpec("scale", bins=4)),
         ("scale:tol=0.02", FactorSpec("scale", tol=0.02)),
+        ("digit:categorical", FactorSpec("digit", kind="categorical")),
+        ("age:continuous", FactorSpec("age", kind="continuous")),
+        ("age:continuous,bins=4", FactorSpec("age", bins=4, kind="continuous")),
     ],
 )
 def test_factor_specs_parse_and_print_back(text, spec):
@@ -130,12 +133,34 @@ def test_factor_specs_parse_and_print_back(text, spec):
         ("scale:bins=1", "bins needs a count >= 2"),
         ("scale:tol=-1", "tol needs a value >= 0"),
         ("scale:tol=x", "tol needs a value >= 0"),
-        ("scale:width=3", "unknown option 'width'"),
+        ("scale:width=3", "unknown option 'width'; use categorical, continuous, bins=K"),
+        (
+            "digit:ordinal",
+            "unknown kind 'ordinal' for 'digit'; write digit:categorical or digit:co",
+        ),
+        ("digit:categorical,bins=4", "apply only to a continuous factor; write digit:categorical,"),
+        ("age:continuous,categorical", "give at most one kind and one of bins=, tol="),
+        ("age:bins=4,tol=1", "give at most one kind and one of bins=, tol="),
     ],
 )
 def test_bad_factor_specs_say_what_to_write(text, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as err:
         FactorSpec.parse(text)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "stated"),
+    [
+        ("digit", None),  # the attribute's recorded kind
+        ("digit:categorical", "categorical"),
+        ("age:continuous", "continuous"),
+        ("age:bins=4", "continuous"),  # binning asks for a continuous factor
+        ("age:tol=1", "continuous"),
+    ],
+)
+def test_a_spec_states_a_kind_or_leaves_the_recorded_one(text, stated):
+    assert FactorSpec.parse(text).stated_kind == stated
 
 
 def test_pairs_csv_takes_names_negations_and_labels(tmp_path):

@@ -38,6 +38,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from innx.data.base import AttributeKind
+from innx.data.pairs import FactorSpec
+from innx.device import AUTO, device_line, resolve_device
 from innx.errors import ConfigError, InnxError, RunError, first_line
 from innx.flows import SemanticFlow
 from innx.kernels.dispatch import check_kernels
@@ -65,7 +68,10 @@ class AnalyzeOptions:
 
     ``invariance`` holds one run per layer, each ``RUN`` or ``LAYER=RUN`` (then the run must have
     been fitted on that layer); ``factors`` defaults to every factor of the semantic run, or
-    without one to every attribute of the store. ``rows`` are explicit store rows; without them
+    without one to every attribute of the store. A factor is ``NAME`` or ``NAME:KIND``
+    (``digit:categorical``, ``age:continuous``): it is read as the semantic run treated it (the
+    kind its spec stated), else as the store recorded it, unless ``KIND`` says otherwise
+    (:func:`factor_kinds`). ``rows`` are explicit store rows; without them
     ``samples`` rows are chosen from ``seed``. ``draws`` is the number of ``v`` per row for the
     shares (``M``), ``decode_draws`` the number decoded per row for preservation and *kept*;
     ``judge_steps`` and ``judge_rows`` size the judge of *kept*; ``bootstrap`` is the number of
@@ -84,7 +90,7 @@ class AnalyzeOptions:
     draws: int = 16
     decode_draws: int = 4
     seed: int = 0
-    device: str = "cpu"
+    device: str = AUTO
     batch_size: int = BATCH
     judge_steps: int = JUDGE_STEPS  # 0: no judge, no kept
     judge_rows: int = JUDGE_ROWS
@@ -94,6 +100,13 @@ class AnalyzeOptions:
     def __post_init__(self) -> None:
         if not self.invariance:
             raise ConfigError("analyze needs at least one invariance run; pass --invariance RUN")
+        for text, spec in zip(self.factors, self.factor_specs, strict=True):
+            if spec.bins is not None or spec.tol is not None:
+                raise ConfigError(
+                    f"--factor {text!r}: analyze takes NAME, NAME:categorical or "
+                    f"NAME:continuous; write {spec.name}:continuous (bins= and tol= belong to "
+                    "innx fit semantic)"
+                )
         if self.judge_steps < 0 or self.judge_rows < 2 or self.bootstrap < 10:
             raise ConfigError(
                 "--judge-steps must be >= 0, --judge-rows >= 2 and --bootstrap >= 10, got "
@@ -108,6 +121,15 @@ class AnalyzeOptions:
         if self.seed < 0:
             raise ConfigError(f"--seed must be non-negative, got {self.seed}")
         check_kernels(self.kernels)
+        resolve_device(self.device)  # a device this machine lacks: refused before any work
+
+    @property
+    def factor_specs(self) -> list[FactorSpec]:
+        return [FactorSpec.parse(text) for text in self.factors]
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.factor_specs)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "invariance": list(self.invariance), "rows": list(self.rows)}
@@ -160,19 +182,21 @@ def analyze(
         runs = _load_runs(pipe, options)
         sem = None
         if options.semantic is not None:
-            sem = pipe.semantic_run(options.semantic, options.factors)
+            sem = pipe.semantic_run(options.semantic, options.factor_names)
         e = None if sem is None else sem.flow
         factors = _factors(pipe, options, e)
+        kinds = factor_kinds(options, sem)
         rows, row_info = _choose_rows(pipe, runs, options)
+        say(device_line(pipe.device))
         nets = measure.networks(pipe, options.classifier, options.autoencoder is not None, say)
         zbar = torch.from_numpy(_read(pipe.store.latents, rows)).float()
         if nets.backbone is not None and nets.classifier is not None:
             nets = measure.with_reference(pipe, nets, pipe.rows(rows.tolist()).images, zbar)
-        reader, no_reader = _reader(pipe, options, factors, rows, zbar, say)
+        reader, no_reader = _reader(pipe, options, factors, kinds, rows, zbar, say)
         ceilings = {}
         if e is not None:
             ceilings = kept_ops.ceilings(
-                pipe, e, factors, seed=options.seed, draws=options.bootstrap
+                pipe, e, factors, kinds, seed=options.seed, draws=options.bootstrap
             )
         say(
             f"analyzing {len(runs)} layers on {len(rows)} rows ({row_info['held_out']} held out), "
@@ -188,6 +212,7 @@ def analyze(
         parts = Parts(e, factors, row_info, nets, reader, no_reader, ceilings, checks)
         store = {"path": str(pipe.store.path), "fingerprint": pipe.fingerprint}
         report = build_report(store, options.to_dict(), parts, layers)
+        report["device"] = str(pipe.device)  # resolved; options.device keeps what was asked
     report["seconds"] = time.perf_counter() - started
     files = _write_atomically(out, overwrite, lambda tmp: write_report(report, tmp))
     return AnalyzeResult(out, report, files)
@@ -201,22 +226,34 @@ def _summary_line(layer: dict[str, Any]) -> str:
 
 def _factors(pipe: Pipeline, options: AnalyzeOptions, e: SemanticFlow | None) -> list[str]:
     """The named concepts: ``--factor``, or e's factors, or every attribute of the store."""
+    names = list(options.factor_names)
     if e is not None:
-        return list(options.factors) if options.factors else list(e.factor_names)
+        return names or list(e.factor_names)
     known = pipe.store.attribute_names
-    missing = [f for f in options.factors if f not in known]
+    missing = [f for f in names if f not in known]
     if missing:
         raise ConfigError(
             f"{pipe.store.path} has no attribute {', '.join(map(repr, missing))}; its "
             f"attributes are: {', '.join(known) or 'none'}"
         )
-    return list(options.factors) if options.factors else list(known)
+    return names or list(known)
+
+
+def factor_kinds(options: AnalyzeOptions, sem: SemanticRun | None) -> dict[str, AttributeKind]:
+    """The kinds stated for factors, which override the store's: those the semantic run's
+    factor specs stated (its ``fit.factors``, so that kept and the ceilings read a factor as
+    ``e`` was fitted to it), then ``--factor NAME:KIND``. A factor not named here is read as the
+    store recorded it."""
+    stated = [] if sem is None or sem.inputs.fit is None else sem.inputs.fit.get("factors", [])
+    specs = [FactorSpec.parse(str(text)) for text in stated] + options.factor_specs
+    return {spec.name: spec.stated_kind for spec in specs if spec.stated_kind is not None}
 
 
 def _reader(
     pipe: Pipeline,
     options: AnalyzeOptions,
     factors: list[str],
+    kinds: dict[str, AttributeKind],
     rows: np.ndarray,
     zbar: torch.Tensor,
     say: Callable[[str], None],
@@ -234,7 +271,7 @@ def _reader(
     except InnxError as err:
         return None, f"the autoencoder is unavailable: {first_line(err)}"
     reader = kept_ops.train_reader(
-        pipe, judged, rows, recon, steps=options.judge_steps, max_rows=options.judge_rows,
+        pipe, judged, kinds, rows, recon, steps=options.judge_steps, max_rows=options.judge_rows,
         seed=options.seed, say=say,
     )  # fmt: skip
     return reader, None

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from innx.data.base import AttributeKind
 from innx.flows import SemanticFlow
 from innx.ops.analyze import estimators as est
 from innx.ops.analyze.layer import concept_blocks
@@ -65,6 +66,7 @@ class Reader:
 def train_reader(
     pipe: Pipeline,
     factors: Sequence[str],
+    kinds: Mapping[str, AttributeKind],
     rows: np.ndarray,
     recon_images: Tensor,
     *,
@@ -74,12 +76,13 @@ def train_reader(
     say: Callable[[str], None],
 ) -> Reader:
     """Train a judge of ``factors`` on up to ``max_rows`` real thumbnails of store rows other than
-    ``rows`` (a seeded choice), and read the ``rows``' images and ``recon_images`` with it."""
+    ``rows`` (a seeded choice), and read the ``rows``' images and ``recon_images`` with it. A
+    factor is read as ``kinds`` states, else as the store recorded it."""
     store = pipe.store
     assert store.images is not None
-    names = store.attribute_names
-    kinds = {f: store.attribute_kinds[names.index(f)] for f in factors}
-    values = {f: store.attributes[:, names.index(f)] for f in factors}
+    columns = {f: store.attribute(f, kinds.get(f)) for f in factors}
+    treated: dict[str, str] = {f: kind for f, (kind, _) in columns.items()}
+    values = {f: column for f, (_, column) in columns.items()}
     valid = np.flatnonzero(store.index != -1)
     others = np.setdiff1d(valid, rows)
     if others.size < 2:
@@ -87,21 +90,23 @@ def train_reader(
     rng = np.random.default_rng([seed, 11])
     taught = np.sort(rng.permutation(others)[:max_rows])
     images = as_images(store.images[taught])
-    labels = {f: values[f][taught] for f in factors if kinds[f] == CATEGORICAL}
-    continuous = {f: values[f][taught] for f in factors if kinds[f] != CATEGORICAL}
+    labels = {f: values[f][taught] for f in factors if treated[f] == CATEGORICAL}
+    continuous = {f: values[f][taught] for f in factors if treated[f] != CATEGORICAL}
     say(f"training the judge of {', '.join(factors)} on {len(taught)} real thumbnails")
     judge = train_judge(
         images, labels, continuous=continuous, seed=seed, steps=steps, device=pipe.device
     )
     real = as_images(store.images[np.unique(rows)])[np.unique(rows, return_inverse=True)[1]]
     truth = {f: torch.from_numpy(values[f][rows].astype(np.float64)) for f in factors}
-    chance = {f: est.chance_agreement(values[f][valid]) for f in factors if kinds[f] == CATEGORICAL}
+    chance = {
+        f: est.chance_agreement(values[f][valid]) for f in factors if treated[f] == CATEGORICAL
+    }
     read = judge.predict(real, batch=pipe.batch_size)
     recon = judge.predict(recon_images, batch=pipe.batch_size)
     return Reader(
         judge,
         list(factors),
-        kinds,
+        treated,
         truth,
         {f: read[f][:, None] for f in factors},
         {f: recon[f][:, None] for f in factors},
@@ -143,11 +148,18 @@ def kept(
 
 @torch.no_grad()
 def ceilings(
-    pipe: Pipeline, e: SemanticFlow, factors: Sequence[str], *, seed: int, draws: int
+    pipe: Pipeline,
+    e: SemanticFlow,
+    factors: Sequence[str],
+    kinds: Mapping[str, AttributeKind],
+    *,
+    seed: int,
+    draws: int,
 ) -> dict[str, dict[str, Any]]:
     """Per factor of ``e`` that the store has values of: the between-category share of its block
     over up to :data:`CEILING_ROWS` store rows (continuous factors in :data:`CONTINUOUS_BINS`
-    quantile bins), with its bootstrap interval."""
+    quantile bins), with its bootstrap interval. A factor is read as ``kinds`` states, else as
+    the store recorded it."""
     store = pipe.store
     names = store.attribute_names
     known = [f for f in factors if f in names]
@@ -159,8 +171,9 @@ def ceilings(
     blocks = concept_blocks(e, zbar[:, None], known, batch=pipe.batch_size, device=pipe.device)
     out = {}
     for name in known:
-        values = store.attributes[rows, names.index(name)]
-        if store.attribute_kinds[names.index(name)] == CATEGORICAL:
+        kind, column = store.attribute(name, kinds.get(name))
+        values = column[rows]
+        if kind == CATEGORICAL:
             groups = torch.from_numpy(values.astype(np.int64))
         else:
             groups = est.quantile_groups(values, CONTINUOUS_BINS)

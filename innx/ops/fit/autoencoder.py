@@ -43,6 +43,7 @@ from innx.autoencoders.loader import KIND
 from innx.backbones import Backbone, Preprocessing, load_backbone
 from innx.data.base import ImageDataset
 from innx.data.spec import open_dataset
+from innx.device import AUTO, device_line, resolve_device
 from innx.errors import ConfigError
 from innx.store.runs import DatasetInput, RunInputs
 from innx.train.distributed import current_part, local_device
@@ -69,7 +70,8 @@ EVAL_BATCH = 500
 class AutoencoderFit:
     """The arguments of ``innx fit autoencoder`` (everything that determines the result).
 
-    ``size`` ``None`` takes the dataset's own image size (square, one of 32, 64, 128 px);
+    ``size`` ``None`` takes the dataset's own image size (square, one of 32, 64, 128 px; a
+    ``folder:`` dataset's is read from its files' headers when every image has one size);
     ``steps`` and ``epochs`` both ``None`` the preset's default epochs (:data:`DEFAULT_EPOCHS`,
     at least :data:`MIN_DEFAULT_STEPS` and at most :data:`MAX_DEFAULT_STEPS` steps).
     """
@@ -85,7 +87,7 @@ class AutoencoderFit:
     kl_weight: float = 1e-5
     val_fraction: float = 0.1
     seed: int = 0
-    device: str = "cpu"
+    device: str = AUTO
     workers: int = 0
     checkpoint_every: int = 100
     classifier: str | None = None  # a classifier run: measure its agreement on reconstructions
@@ -115,6 +117,7 @@ class AutoencoderFit:
             raise ConfigError(f"--kl-weight must be zero or positive, got {self.kl_weight}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
+        resolve_device(self.device)  # a device this machine lacks: refused before any work
 
     def total_steps(self, steps_per_epoch: int) -> int:
         """``steps``, or ``epochs`` of ``steps_per_epoch`` (default: the preset's, within
@@ -188,6 +191,7 @@ def _train(
         size=(size, size), mean=(0.0,) * channels, std=(1.0,) * channels, channels=channels
     )
     train_rows, val_rows = split_rows(len(dataset), fit.val_fraction, fit.seed)
+    say(device_line(device))
     say(f"{len(train_rows)} training and {len(val_rows)} validation images of {dataset.spec}")
     val = load_images(dataset, val_rows, pre, workers=fit.workers)
     train_data = ShuffledImages(
@@ -228,6 +232,7 @@ def _train(
         inputs=inputs,
         seed=fit.seed,
         metrics=metrics,
+        device=device,
     )
     return metrics
 

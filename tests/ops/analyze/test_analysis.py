@@ -269,6 +269,29 @@ def test_rows_and_runs_are_checked(known, tmp_path):
     assert given["rows"]["count"] == 4 and given["rows"]["chosen"] == "given"
 
 
+def test_factor_kinds_are_e_s_stated_ones_then_those_of_factor(tmp_path):
+    """A factor is read as e's fit stated it (``digit:categorical``; ``bins=`` means
+    continuous), unless ``--factor NAME:KIND`` says otherwise; others as the store recorded."""
+    from innx.ops.analyze.analysis import factor_kinds
+    from innx.ops.pipeline import SemanticRun
+    from innx.store.runs import RunInputs
+
+    fit = {"factors": ["digit:categorical", "scale:bins=4", "shape"]}
+    sem = SemanticRun(tmp_path, None, RunInputs(fit=fit), {})  # type: ignore[arg-type]
+    given = AnalyzeOptions("s.h5", ("run",), factors=("scale:categorical", "age:continuous"))
+    assert given.factor_names == ("scale", "age")
+    stated = {"digit": "categorical", "scale": "categorical", "age": "continuous"}
+    assert factor_kinds(given, sem) == stated
+    assert factor_kinds(AnalyzeOptions("s.h5", ("run",)), sem) == {
+        "digit": "categorical", "scale": "continuous",
+    }  # fmt: skip
+    assert factor_kinds(AnalyzeOptions("s.h5", ("run",)), None) == {}
+    with pytest.raises(ConfigError, match="analyze takes NAME, NAME:categorical or NAME:cont"):
+        AnalyzeOptions("s.h5", ("run",), factors=("scale:bins=4",))
+    with pytest.raises(ConfigError, match="unknown kind 'ordinal' for 'digit'"):
+        AnalyzeOptions("s.h5", ("run",), factors=("digit:ordinal",))
+
+
 # -- preservation, on a trained pipeline ---------------------------------------------------------
 
 

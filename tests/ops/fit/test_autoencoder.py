@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from innx.autoencoders.loader import load_autoencoder
+from innx.device import resolve_device
 from innx.errors import ConfigError, InnxError
 from innx.ops.fit.autoencoder import AutoencoderFit, fit_autoencoder, psnr
 from innx.store.runs import read_run
@@ -51,6 +52,8 @@ def test_the_run_records_the_fit_and_its_held_out_psnr(trained):
     assert run.manifest["dataset"]["spec"] == DATA
     assert (run.manifest["dataset"]["train"], run.manifest["dataset"]["validation"]) == (230, 26)
     assert run.manifest["fit"]["kl_weight"] == 1e-5
+    assert run.manifest["device"] == str(resolve_device("auto"))  # what auto is here
+    assert run.manifest["fit"]["device"] == "auto"
     assert not (trained / "resume").exists()
     curve = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
     assert curve[-1]["step"] == 20 and "val_psnr" in curve[-1]
@@ -132,6 +135,18 @@ def test_folders_of_varying_sizes_need_size(tmp_path):
         Image.new("RGB", (side, side), (i * 50, 0, 0)).save(tmp_path / f"{i}.png")
     with pytest.raises(ConfigError, match="images of varying sizes; pass --size"):
         fit_autoencoder(AutoencoderFit(f"folder:{tmp_path}", steps=1), tmp_path / "run")
+
+
+def test_a_folder_of_one_size_needs_no_size(tmp_path):
+    from PIL import Image
+
+    from innx.data import open_dataset
+    from innx.ops.fit.autoencoder import autoencoder_config
+
+    for i in range(3):
+        Image.new("RGB", (64, 64), (i * 50, 0, 0)).save(tmp_path / f"{i}.png")
+    data = f"folder:{tmp_path}"
+    assert autoencoder_config(AutoencoderFit(data), open_dataset(data)).image_size == 64
 
 
 @pytest.mark.parametrize(

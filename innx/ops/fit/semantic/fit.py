@@ -5,7 +5,9 @@ share factor ``F`` are modelled with block ``F`` correlated by ``ρ`` and every 
 independent (:func:`innx.flows.semantic_pair_nll`). ``e`` is fitted to the autoencoder code
 (``--on latents``, the ECCV setting) or to a layer's representation (``--on layer:L``, the CVPR
 IIN setting). Pairs are sampled from the store's attributes (:class:`~innx.data.pairs.PairSampler`)
-or read from a CSV; block sizes are given or estimated from pairs
+or read from a CSV. A factor is categorical or continuous as its attribute was recorded, or as its
+spec states (``digit:categorical``, :func:`~innx.ops.fit.semantic.inputs.factor_attributes`); the
+manifest's ``kinds`` records how each was treated. Block sizes are given or estimated from pairs
 (:func:`innx.flows.estimate_factor_sizes`). Training runs through the shared loop
 (:mod:`innx.train.loop`); afterwards :mod:`innx.ops.fit.semantic.evaluate` measures the linear probes,
 leakage and factor swaps, which go into the manifest's metrics.
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from innx.device import device_line
 from innx.flows import (
     SemanticConfig,
     SemanticFlow,
@@ -93,6 +96,7 @@ def fit_semantic(
             device = local_device(fit.device)
             data = PairBatches(inputs.table, inputs.train, fit.batch_size, fit.seed, part=part)
             val = PairBatches(inputs.table, inputs.val, len(inputs.val), fit.seed).global_batch(0)
+            say(device_line(device))
             say(
                 f"{len(inputs.train_rows)} training and {len(inputs.val_rows)} validation rows, "
                 f"{inputs.table.dim}-d input ({fit.on}), blocks {sizes}"
@@ -125,6 +129,7 @@ def fit_semantic(
                     )
                 )  # fmt: skip
             metrics["seconds"] = time.perf_counter() - started
+            kinds = {name: kind for name, (kind, _) in inputs.attributes.items()}
             store = StoreInput(
                 str(Path(fit.store).resolve()), inputs.fingerprint, on=fit.on,
                 train=len(inputs.train_rows), validation=len(inputs.val_rows),
@@ -132,7 +137,9 @@ def fit_semantic(
             run.write(
                 model.state_dict(), model.kind, model.config.to_dict(),
                 inputs=RunInputs(store=store, fit=fit.to_dict()), seed=fit.seed, metrics=metrics,
-                extra={"factors": [str(spec) for spec in fit.specs], "sizes": sizes},
+                extra={"factors": [str(spec) for spec in fit.specs], "kinds": kinds,
+                       "sizes": sizes},
+                device=device,
             )  # fmt: skip
     finally:
         inputs.close()

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import torch
 
-from innx.data.pairs import Pairs, PairSampler, read_pairs_csv
+from innx.data.pairs import FactorSpec, Pairs, PairSampler, read_pairs_csv
 from innx.errors import ConfigError
 from innx.flows import estimate_factor_sizes
 from innx.flows.semantic import RESIDUAL
@@ -211,6 +211,20 @@ def estimate_sizes(fit: SemanticFit, inputs: SemanticInputs) -> dict[str, int]:
         raise ConfigError(f"cannot estimate the block sizes: {err}; pass --dims instead") from err
 
 
+def factor_attributes(
+    store: ActivationStore, specs: list[FactorSpec]
+) -> dict[str, tuple[str, np.ndarray]]:
+    """Per factor the store has values of: the kind it is treated as and its values per store
+    row. The kind is the one the store recorded (at extraction, from the dataset) unless the
+    spec states another (``digit:categorical``, ``age:continuous``; ``bins=``/``tol=`` ask for a
+    continuous factor): the override is applied here, at fit time, and recorded with the run
+    (``fit.factors`` and the manifest's ``kinds``), not in the store, so that one store serves
+    fits that read a factor either way without extracting again. Pairs, probes (accuracy or
+    R²), swaps and ``innx analyze --semantic RUN`` all follow it."""
+    known = store.attribute_names
+    return {s.name: store.attribute(s.name, s.stated_kind) for s in specs if s.name in known}
+
+
 def read_inputs(fit: SemanticFit) -> SemanticInputs:
     """Check the store against ``fit`` (one-line errors) and read what training needs."""
     field = input_field(fit.on)
@@ -225,17 +239,13 @@ def read_inputs(fit: SemanticFit) -> SemanticInputs:
         fingerprint = store.fingerprint()
         index = store.index
         known = store.attribute_names
-        kinds = dict(zip(known, store.attribute_kinds, strict=True))
-        values = store.attributes
-    missing = [name for name in fit.names if name not in known]
-    if missing and fit.pairs is None:
-        raise ConfigError(
-            f"{fit.store} has no attribute {', '.join(map(repr, missing))}; its attributes are: "
-            f"{', '.join(known) or 'none'} (or give explicit pairs with --pairs)"
-        )
-    attributes = {
-        name: (kinds[name], values[:, known.index(name)]) for name in fit.names if name in known
-    }
+        missing = [name for name in fit.names if name not in known]
+        if missing and fit.pairs is None:
+            raise ConfigError(
+                f"{fit.store} has no attribute {', '.join(map(repr, missing))}; its attributes "
+                f"are: {', '.join(known) or 'none'} (or give explicit pairs with --pairs)"
+            )
+        attributes = factor_attributes(store, fit.specs)
     train_rows, val_rows = split_store_rows(index, fit.val_fraction, fit.seed)
     table = InputTable(Path(fit.store), field, in_memory=fit.in_memory)
     if fit.pairs is not None:
@@ -246,7 +256,7 @@ def read_inputs(fit: SemanticFit) -> SemanticInputs:
         val = pairs.take(np.sort(order[:held]))
     else:
         specs = fit.specs
-        kind_list = [attributes[s.name][0] for s in specs]
+        kind_list: list[str] = [attributes[s.name][0] for s in specs]
         columns = np.stack([attributes[s.name][1] for s in specs], axis=1)
         train = PairSampler(
             train_rows, columns[train_rows], kind_list, specs, negative=fit.negative, seed=fit.seed

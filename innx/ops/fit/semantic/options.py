@@ -30,8 +30,10 @@ def input_field(on: str) -> str:
 class SemanticFit(FlowTraining):
     """The arguments of ``innx fit semantic`` (everything that determines the result).
 
-    ``factors`` are factor specs (``shape``, ``scale:bins=8``, ``scale:tol=0.01``); ``dims`` are
-    their block sizes, optionally followed by the residual's (``None``: estimated from pairs).
+    ``factors`` are factor specs (``shape``, ``scale:bins=8``, ``scale:tol=0.01``, and with a
+    stated kind ``digit:categorical`` or ``age:continuous``, which overrides the store's for this
+    fit: :func:`~innx.ops.fit.semantic.inputs.factor_attributes`); ``dims`` are their block
+    sizes, optionally followed by the residual's (``None``: estimated from pairs).
     """
 
     store: str

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from innx.data.pairs import FactorSpec, PairSampler
+from innx.device import resolve_device
 from innx.errors import ConfigError, DataError, StoreError
 from innx.flows import SemanticFlow, semantic_pair_nll
 from innx.ops.fit.models import load_model
@@ -46,6 +47,7 @@ def test_fit_separates_known_factors_and_loads_back(factor_store, tmp_path):
     assert manifest["metrics"]["probe_a"] == m["probe_a"]
     assert manifest["factors"] == ["a", "b", "c:bins=4"]
     assert manifest["sizes"] == result.sizes
+    assert manifest["device"] == str(resolve_device("auto"))  # what auto is here
     with ActivationStore(factor_store) as store:
         assert manifest["store"]["fingerprint"] == store.fingerprint()
         zbar = torch.from_numpy(store.latents[:256])
@@ -145,7 +147,10 @@ def test_resume_equals_an_uninterrupted_run(factor_store, tmp_path):
         ({"on": "layer:fc7"}, StoreError, r"layer .fc7. is not in .*choose one of: fc"),
         ({"on": "logits"}, ConfigError, r"--on must be 'latents' or 'layer:NAME'"),
         ({"factors": ("a", "a")}, ConfigError, "factor names must be distinct"),
-        ({"factors": ("a:bins=3",)}, ConfigError, "categorical; bins= and tol= apply only"),
+        ({"factors": ("a:bins=3",)}, ConfigError, r"'a' cannot be continuous: its categories"),
+        ({"factors": ("a:categorical,bins=3",)}, ConfigError, "apply only to a continuous"),
+        ({"factors": ("a:ordinal",)}, ConfigError, "unknown kind 'ordinal' for 'a'; write a:cat"),
+        ({"factors": ("c:categorical",)}, ConfigError, r"'c' cannot be categorical: .*whole"),
         ({"device": "gpu"}, ConfigError, "--device 'gpu' is not a torch device"),
         ({"kernels": "cuda"}, ConfigError, "--kernels must be one of auto, torch, triton"),
     ],
@@ -220,3 +225,79 @@ def test_no_swaps_skips_the_judge(tiny_pipeline, tmp_path):
     assert "probe_shape" in metrics
     assert not [k for k in metrics if k.startswith(("swap_", "judge_"))]
     assert "swap_shape" in read_run(tiny_pipeline.semantic).manifest["metrics"]
+
+
+def write_kinds_store(path, n=1200):
+    """A store whose latents hold ``digit`` (whole numbers 0..4, recorded continuous, as an
+    integer column with many values would be) in 2 dims and ``level`` (categories "0", "5",
+    "10", recorded categorical) in 1, 3 dims of noise."""
+    from innx.data.base import Attribute
+    from innx.store import StoreLayout, StoreWriter
+
+    rng = np.random.default_rng(3)
+    digit, level = rng.integers(0, 5, n), rng.integers(0, 3, n)
+    angle = 2 * np.pi * digit / 5
+    code = np.stack([np.cos(angle), np.sin(angle), level - 1.0], axis=1) * 2
+    noise, jitter = rng.normal(size=(n, 3)), 0.1 * rng.normal(size=(n, 6))
+    latents = np.concatenate([code, noise], axis=1) + jitter
+    layout = StoreLayout(
+        n=n,
+        layers=(),
+        attributes=(
+            Attribute("digit", "continuous"),
+            Attribute("level", "categorical", ("0", "5", "10")),
+        ),
+        has_labels=False,
+        latent_dim=6,
+    )
+    with StoreWriter.create(path, layout) as writer:
+        writer.write(
+            np.arange(n),
+            index=np.arange(n),
+            labels=None,
+            layers={},
+            attributes=np.stack([digit, level], axis=1).astype(np.float32),
+            latents=latents.astype(np.float32),
+        )
+        writer.finish()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("factors", "kinds"),
+    [
+        (("digit", "level"), {"digit": "continuous", "level": "categorical"}),
+        (
+            ("digit:categorical", "level:continuous"),
+            {"digit": "categorical", "level": "continuous"},
+        ),
+    ],
+)
+def test_a_stated_kind_changes_pairs_probes_and_the_record(tmp_path, factors, kinds):
+    """``digit:categorical`` pairs rows of the same digit and probes it by accuracy (beside its
+    chance level); ``level:continuous`` bins the numbers its categories name and probes them by
+    R²; the manifest records how each factor was treated."""
+    from innx.ops.fit.semantic.inputs import read_inputs
+
+    store = write_kinds_store(tmp_path / "kinds.h5")
+    fit = quick(store, factors=factors, steps=20, dims=(2, 1), swaps=False)
+    inputs = read_inputs(fit)
+    try:
+        assert {n: kind for n, (kind, _) in inputs.attributes.items()} == kinds
+        values = {n: column for n, (_, column) in inputs.attributes.items()}
+        # level is read as its category indices, or as the numbers its categories name
+        assert set(values["level"]) == (
+            {0, 1, 2} if kinds["level"] == "categorical" else {0, 5, 10}
+        )
+        if kinds["digit"] == "categorical":  # pairs share the digit itself, not a quantile bin
+            pairs = inputs.train.sample(0, 2000)
+            a, b = pairs.a[pairs.factor == 1], pairs.b[pairs.factor == 1]
+            assert (values["digit"][a] == values["digit"][b]).all()
+            assert set(values["digit"]) == {0, 1, 2, 3, 4}
+    finally:
+        inputs.close()
+    metrics = fit_semantic(fit, tmp_path / "run").metrics
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["kinds"] == kinds and manifest["factors"] == list(factors)
+    for name, kind in kinds.items():
+        assert (f"chance_{name}" in metrics) == (kind == "categorical"), metrics
