@@ -104,3 +104,33 @@ def test_shapes_pipeline_script_chains_every_stage(tmp_path: Path) -> None:
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert (out / "clf" / "model.safetensors").stat().st_mtime_ns == clf_weights
+
+
+@pytest.mark.slow
+def test_your_model_script_runs_the_method_on_a_timm_model(tmp_path: Path) -> None:
+    """``QUICK=1 bash examples/your-model.sh OUT``: a generated 64 px folder, a timm ConvNeXt
+    trained on it, an autoencoder at the folder's own size, and every stage through analyze."""
+    import json
+    import os
+
+    import h5py
+
+    script = TEMPLATE.parents[0] / "your-model.sh"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", QUICK="1")
+    out = tmp_path / "yours"
+    done = subprocess.run(
+        ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "report"
+    assert "innx: using device cpu" in done.stderr
+    classifier = json.loads((out / "clf" / "config.json").read_text())
+    assert classifier["config"]["backbone"] == "timm:convnext_atto"
+    with h5py.File(out / "acts.h5", "r") as f:
+        assert f["images"].shape[1:] == (64, 64, 3)
+        assert list(f["layers"]) == ["logits", "stages.1", "stages.3"]
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert report["layers"] == ["stages.1", "stages.3", "logits"]
+    for name in ("samples.png", "layers.png"):
+        assert (out / "figures" / name).is_file(), name

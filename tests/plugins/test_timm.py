@@ -365,3 +365,32 @@ def test_cli_pipeline_on_a_vision_transformer_block(tmp_path: Path, tiny_pipelin
 
     with Image.open(png) as image:
         assert image.size[0] > 32 * 4 and image.size[1] >= 32 * 4
+
+
+def test_a_64px_folder_through_a_vit_at_its_own_224px(tmp_path: Path) -> None:
+    """Higher resolutions in one pipeline: an autoencoder at the folder's 64 px (no --size: the
+    folder says it), a ViT at its own 224 px input; the store's thumbnails are at the
+    autoencoder's size, the layer at the ViT's, and t trains and renders on it."""
+    from innx.ops.data.folders import write_shapes_folder
+
+    folder = write_shapes_folder(tmp_path / "images", n=48, size=64, seed=2)
+    data, ae, store = f"folder:{folder}", tmp_path / "ae", tmp_path / "acts.h5"
+    innx("fit", "autoencoder", data, "-o", str(ae), "--steps", "2", "--batch-size", "8",
+         "--latent-dim", "8")  # fmt: skip
+    assert json.loads((ae / "config.json").read_text())["config"]["image_size"] == 64
+    innx("extract", data, "-o", str(store), "--backbone", "timm:vit_tiny_patch16_224",
+         "--layer", "blocks.3", "--autoencoder", str(ae), "--store-images",
+         "--batch-size", "16")  # fmt: skip
+    with h5py.File(store, "r") as f:
+        assert json.loads(f.attrs["preprocessing"])["size"] == [224, 224]
+        assert f["layers/blocks.3"].shape == (48, 192, 14, 14)
+        assert f["images"].shape == (48, 64, 64, 3) and f["latents"].shape == (48, 8)
+    run, png = tmp_path / "inv", tmp_path / "samples.png"
+    innx("fit", "invariance", str(store), "--layer", "blocks.3", "-o", str(run), "--preset",
+         "small", "--steps", "2", "--batch-size", "16")  # fmt: skip
+    innx("render", "samples", str(store), "--invariance", str(run), "--rows", "0-1", "-n", "2",
+         "-o", str(png))  # fmt: skip
+    from PIL import Image
+
+    with Image.open(png) as image:
+        assert image.size[1] >= 2 * 64  # two rows of 64 px tiles
