@@ -13,12 +13,14 @@ set -euo pipefail
 
 out=${1:-your-model}
 model=${MODEL:-timm:convnext_atto}      # any 'innx backbones' name: timm:<name>, or your plugin's
-read -r -a layers <<< "${LAYERS:-stages.1 stages.3 logits}"   # 'innx layers $MODEL' lists them
 if [[ "${QUICK:-0}" == 1 ]]; then
-    n=320 clf=(--steps 30) ae=(--steps 60) inv_steps=40 sem_steps=60 batch=64 judge=(--judge-steps 60)
+    n=256 clf=(--steps 30) ae=(--steps 60) inv_steps=40 sem_steps=60 batch=64 default_layers="stages.1 logits"
+    measure=(--judge-steps 60 --bootstrap 20 --draws 4)
 else
-    n=6000 clf=(--epochs 3) ae=(--epochs 8) inv_steps=1500 sem_steps=3000 batch=128 judge=()
+    n=6000 clf=(--epochs 3) ae=(--epochs 8) inv_steps=1500 sem_steps=3000 batch=128 measure=()
+    default_layers="stages.1 stages.3 logits"
 fi
+read -r -a layers <<< "${LAYERS:-$default_layers}"   # 'innx layers $MODEL' lists them
 mkdir -p "$out"
 cd "$out"
 
@@ -72,4 +74,4 @@ mkdir -p figures
 innx render samples "$store" --invariance "$deepest" --rows 0-4 -n 6 -o figures/samples.png \
     --overwrite >/dev/null
 innx render layers "$store" "${invs[@]}" --rows 0 -n 6 -o figures/layers.png --overwrite >/dev/null
-innx analyze "$store" "${invs[@]}" --semantic "$sem" "${judge[@]}" -o report --overwrite
+innx analyze "$store" "${invs[@]}" --semantic "$sem" "${measure[@]}" -o report --overwrite

@@ -129,8 +129,8 @@ def test_your_model_script_runs_the_method_on_a_timm_model(tmp_path: Path) -> No
     assert classifier["config"]["backbone"] == "timm:convnext_atto"
     with h5py.File(out / "acts.h5", "r") as f:
         assert f["images"].shape[1:] == (64, 64, 3)
-        assert list(f["layers"]) == ["logits", "stages.1", "stages.3"]
+        assert set(f["layers"]) == {"stages.1", "logits"}
     report = json.loads((out / "report" / "report.json").read_text())
-    assert report["layers"] == ["stages.1", "stages.3", "logits"]
+    assert report["layers"] == ["stages.1", "logits"]
     for name in ("samples.png", "layers.png"):
         assert (out / "figures" / name).is_file(), name

@@ -163,6 +163,9 @@ def _versions() -> dict[str, str | None]:
         "h5py": h5py.__version__,
         "hdf5": h5py.version.hdf5_version,
         "numpy": np.__version__,
+        # the libraries that define the first-party plugins' models (None: not installed)
+        "torchvision": installed("torchvision"),
+        "timm": installed("timm"),
     }
 
 

@@ -163,10 +163,8 @@ def test_one_entry_point_is_a_family_of_every_timm_model() -> None:
     assert "innx backbones timm" in info["summary"]
 
 
-def test_cli_backbones_counts_them_and_lists_them_on_demand() -> None:
+def test_cli_backbones_lists_a_familys_names_on_demand() -> None:
     require_plugin()
-    rows = {r["name"]: r for r in json.loads(innx("backbones", "--json").stdout)}
-    assert rows["timm:<name>"]["members"] == len(timm.list_models())
     listed = innx("backbones", "timm").stdout.split()
     assert len(listed) == len(timm.list_models())
     assert {"timm:resnet18", "timm:convnext_atto", "timm:vit_tiny_patch16_224"} <= set(listed)
@@ -373,7 +371,7 @@ def test_a_64px_folder_through_a_vit_at_its_own_224px(tmp_path: Path) -> None:
     autoencoder's size, the layer at the ViT's, and t trains and renders on it."""
     from innx.ops.data.folders import write_shapes_folder
 
-    folder = write_shapes_folder(tmp_path / "images", n=48, size=64, seed=2)
+    folder = write_shapes_folder(tmp_path / "images", n=32, size=64, seed=2)
     data, ae, store = f"folder:{folder}", tmp_path / "ae", tmp_path / "acts.h5"
     innx("fit", "autoencoder", data, "-o", str(ae), "--steps", "2", "--batch-size", "8",
          "--latent-dim", "8")  # fmt: skip
@@ -383,8 +381,8 @@ def test_a_64px_folder_through_a_vit_at_its_own_224px(tmp_path: Path) -> None:
          "--batch-size", "16")  # fmt: skip
     with h5py.File(store, "r") as f:
         assert json.loads(f.attrs["preprocessing"])["size"] == [224, 224]
-        assert f["layers/blocks.3"].shape == (48, 192, 14, 14)
-        assert f["images"].shape == (48, 64, 64, 3) and f["latents"].shape == (48, 8)
+        assert f["layers/blocks.3"].shape == (32, 192, 14, 14)
+        assert f["images"].shape == (32, 64, 64, 3) and f["latents"].shape == (32, 8)
     run, png = tmp_path / "inv", tmp_path / "samples.png"
     innx("fit", "invariance", str(store), "--layer", "blocks.3", "-o", str(run), "--preset",
          "small", "--steps", "2", "--batch-size", "16")  # fmt: skip
