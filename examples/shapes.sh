@@ -5,7 +5,8 @@
 #   bash examples/shapes.sh [OUT]            # the full demo's sizes (minutes on a laptop CPU)
 #   QUICK=1 bash examples/shapes.sh [OUT]    # tiny sizes: checks the pipeline in about a minute
 #
-# A stage whose output is already there is skipped, so an interrupted run continues.
+# A stage whose output is already there is skipped (figures and the report too), so an
+# interrupted run continues and a finished one reruns in seconds.
 set -euo pipefail
 
 out=${1:-shapes-pipeline}
@@ -65,7 +66,8 @@ sem=$(stage sem innx fit semantic "$store" --factor shape --factor fg_color --fa
 
 # 7. pictures
 mkdir -p figures
-render() { innx render "$@" --overwrite >/dev/null; }
+# render MODE … -o FILE: skipped when FILE is there (delete it to draw it again)
+render() { [[ -f "${*: -1}" ]] || innx render "$@" >/dev/null; }
 render samples "$store" --invariance "$deepest" --rows 0,1,2,3,4 -n 6 -o figures/samples.png
 files=(images/*/*.png) from_files=()
 for file in "${files[@]:0:4}"; do from_files+=(--image "$file"); done
@@ -83,5 +85,9 @@ render interpolate "$store" --semantic "$sem" --factor shape --rows 0 --sigmas 2
     -o figures/traverse-shape.png
 
 # 8. measurements: what each layer keeps and ignores, with the verdict of the fits behind them
-report=$(innx analyze "$store" "${invs[@]}" --semantic "$sem" "${judge[@]}" -o report --overwrite)
-echo "$report"
+#    (a finished report is kept: delete report/ to measure again)
+if [[ -f report/report.json ]]; then
+    echo report
+else
+    innx analyze "$store" "${invs[@]}" --semantic "$sem" "${judge[@]}" -o report --overwrite
+fi

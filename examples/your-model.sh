@@ -70,8 +70,13 @@ sem=$(stage sem innx fit semantic "$store" --factor shape --factor fg_color --fa
     --steps $sem_steps --batch-size $batch --no-swaps)
 
 # 7. pictures and measurements
+#    (kept when there: delete a figure or report/ to draw or measure again)
 mkdir -p figures
-innx render samples "$store" --invariance "$deepest" --rows 0-4 -n 6 -o figures/samples.png \
-    --overwrite >/dev/null
-innx render layers "$store" "${invs[@]}" --rows 0 -n 6 -o figures/layers.png --overwrite >/dev/null
-innx analyze "$store" "${invs[@]}" --semantic "$sem" "${measure[@]}" -o report --overwrite
+render() { [[ -f "${*: -1}" ]] || innx render "$@" >/dev/null; }
+render samples "$store" --invariance "$deepest" --rows 0-4 -n 6 -o figures/samples.png
+render layers "$store" "${invs[@]}" --rows 0 -n 6 -o figures/layers.png
+if [[ -f report/report.json ]]; then
+    echo report
+else
+    innx analyze "$store" "${invs[@]}" --semantic "$sem" "${measure[@]}" -o report --overwrite
+fi

@@ -82,7 +82,7 @@ def test_template_backbone_wraps_a_model(template_env: dict[str, str], tmp_path:
 @pytest.mark.slow
 def test_shapes_pipeline_script_chains_every_stage(tmp_path: Path) -> None:
     """``QUICK=1 bash examples/shapes.sh OUT``: the demo as innx commands, then a rerun that
-    skips every finished stage and renders again."""
+    skips every finished stage, figure and the report; a deleted figure is drawn again."""
     import os
 
     script = TEMPLATE.parents[0] / "shapes.sh"
@@ -98,12 +98,16 @@ def test_shapes_pipeline_script_chains_every_stage(tmp_path: Path) -> None:
     assert (out / "report" / "report.html").is_file()
     for name in ("samples.png", "samples-files.png", "layers.png", "mix.png", "animate.gif"):
         assert (out / "figures" / name).is_file(), name
-    clf_weights = (out / "clf" / "model.safetensors").stat().st_mtime_ns
+    kept = [out / "clf" / "model.safetensors", out / "figures" / "mix.png", out / "report"]
+    stamps = [path.stat().st_mtime_ns for path in kept]
+    (out / "figures" / "samples.png").unlink()
     again = subprocess.run(
         ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=900
     )
     assert again.returncode == 0, again.stderr[-3000:]
-    assert (out / "clf" / "model.safetensors").stat().st_mtime_ns == clf_weights
+    assert again.stdout.strip().splitlines()[-1] == "report"
+    assert [path.stat().st_mtime_ns for path in kept] == stamps
+    assert (out / "figures" / "samples.png").is_file()
 
 
 @pytest.mark.slow
