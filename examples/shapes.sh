@@ -19,21 +19,10 @@ else
     clf_steps=200 latent=32 inv_steps=(500 200 2000 2000) sem_steps=6000
     dims=(--dims 3,3,3) batch=256 judge=() ae_length=()
 fi
+source "$(dirname "${BASH_SOURCE[0]}")/stages.sh"   # stage, render, report
 mkdir -p "$out"
 cd "$out"
 
-# stage OUT innx ARGS…: skip a finished OUT, resume an interrupted one, else run; prints OUT
-stage() {
-    local out=$1; shift
-    if [[ -f "$out/manifest.json" ]] || [[ "$out" == *.h5 && "$(innx info "$out" --json 2>/dev/null \
-            | grep -c '"complete": true')" == 1 ]]; then
-        echo "$out"
-    elif [[ -f "$out/resume/checkpoint.json" || -f "$out" ]]; then
-        "$@" -o "$out" --resume
-    else
-        "$@" -o "$out"
-    fi
-}
 
 # 1. a few images as files, to render from paths as well as from store rows
 [[ -d images ]] || innx data shapes images --n 8 --size 32 --seed 1 >/dev/null
@@ -66,8 +55,6 @@ sem=$(stage sem innx fit semantic "$store" --factor shape --factor fg_color --fa
 
 # 7. pictures
 mkdir -p figures
-# render MODE … -o FILE: skipped when FILE is there (delete it to draw it again)
-render() { [[ -f "${*: -1}" ]] || innx render "$@" >/dev/null; }
 render samples "$store" --invariance "$deepest" --rows 0,1,2,3,4 -n 6 -o figures/samples.png
 files=(images/*/*.png) from_files=()
 for file in "${files[@]:0:4}"; do from_files+=(--image "$file"); done
@@ -86,8 +73,4 @@ render interpolate "$store" --semantic "$sem" --factor shape --rows 0 --sigmas 2
 
 # 8. measurements: what each layer keeps and ignores, with the verdict of the fits behind them
 #    (a finished report is kept: delete report/ to measure again)
-if [[ -f report/report.json ]]; then
-    echo report
-else
-    innx analyze "$store" "${invs[@]}" --semantic "$sem" "${judge[@]}" -o report --overwrite
-fi
+report "$store" "${invs[@]}" --semantic "$sem" "${judge[@]}"

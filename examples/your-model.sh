@@ -21,21 +21,10 @@ else
     default_layers="stages.1 stages.3 logits"
 fi
 read -r -a layers <<< "${LAYERS:-$default_layers}"   # 'innx layers $MODEL' lists them
+source "$(dirname "${BASH_SOURCE[0]}")/stages.sh"   # stage, render, report
 mkdir -p "$out"
 cd "$out"
 
-# stage OUT innx ARGS…: skip a finished OUT, resume an interrupted one, else run; prints OUT
-stage() {
-    local out=$1; shift
-    if [[ -f "$out/manifest.json" ]] || [[ "$out" == *.h5 && "$(innx info "$out" --json 2>/dev/null \
-            | grep -c '"complete": true')" == 1 ]]; then
-        echo "$out"
-    elif [[ -f "$out/resume/checkpoint.json" || -f "$out" ]]; then
-        "$@" -o "$out" --resume
-    else
-        "$@" -o "$out"
-    fi
-}
 
 # 1. the data: a folder of same-size images and attributes.csv (one row per image, one column per
 #    attribute; a column of words or of few whole numbers is categorical, else continuous; state it
@@ -72,11 +61,6 @@ sem=$(stage sem innx fit semantic "$store" --factor shape --factor fg_color --fa
 # 7. pictures and measurements
 #    (kept when there: delete a figure or report/ to draw or measure again)
 mkdir -p figures
-render() { [[ -f "${*: -1}" ]] || innx render "$@" >/dev/null; }
 render samples "$store" --invariance "$deepest" --rows 0-4 -n 6 -o figures/samples.png
 render layers "$store" "${invs[@]}" --rows 0 -n 6 -o figures/layers.png
-if [[ -f report/report.json ]]; then
-    echo report
-else
-    innx analyze "$store" "${invs[@]}" --semantic "$sem" "${measure[@]}" -o report --overwrite
-fi
+report "$store" "${invs[@]}" --semantic "$sem" "${measure[@]}"

@@ -47,6 +47,10 @@ class Readout:
     of_input: bool = False
 
 
+AS_IS = Readout()
+"""How a layer without a readout is read: its module's output, unchanged."""
+
+
 def _softmax(logits: torch.Tensor) -> torch.Tensor:
     # over the flattened logits ([C, 1, 1] in SqueezeNet)
     return torch.softmax(logits.flatten(1), dim=1)
@@ -169,7 +173,7 @@ class Backbone:
             path = self.layers[name]
             if path == INPUT:
                 return (-1, 0)
-            read = self.readouts.get(name, Readout())
+            read = self.readouts.get(name, AS_IS)
             return (trace[path].last_in if read.of_input else trace[path].last, name == SOFTMAX)
 
         return sorted(self.layers, key=order)
@@ -218,7 +222,7 @@ class Backbone:
     def _traced_shape(self, name: str) -> tuple[int, ...] | None:
         """Per-sample shape of the tensor layer ``name`` is read from, before any transform."""
         call = self._trace()[self.layers.get(name, name)]
-        return call.in_shape if self.readouts.get(name, Readout()).of_input else call.shape
+        return call.in_shape if self.readouts.get(name, AS_IS).of_input else call.shape
 
     # -- shapes ----------------------------------------------------------------------------------
 
@@ -235,7 +239,7 @@ class Backbone:
                 continue
             shape = self._traced_shape(n)
             assert shape is not None  # resolve() checked
-            read = self.readouts.get(n, Readout())
+            read = self.readouts.get(n, AS_IS)
             if read.transform is not None:  # the shape it makes of one blank sample
                 with torch.no_grad():
                     shape = tuple(read.transform(torch.zeros(1, *shape)).shape[1:])
@@ -259,9 +263,7 @@ class Backbone:
         """
         names = self.resolve(names)
         # what each layer is read from: (module path, whether its input) — an "event"
-        events = {
-            n: (self.layers.get(n, n), self.readouts.get(n, Readout()).of_input) for n in names
-        }
+        events = {n: (self.layers.get(n, n), self.readouts.get(n, AS_IS).of_input) for n in names}
         wanted = sorted({e for e in events.values() if e[0] != INPUT})
         seen: dict[tuple[str, bool], torch.Tensor] = {}
         if wanted:
@@ -298,7 +300,7 @@ class Backbone:
         out = {}
         for n, event in events.items():
             value = x if event[0] == INPUT else seen[event]
-            transform = self.readouts.get(n, Readout()).transform
+            transform = self.readouts.get(n, AS_IS).transform
             out[n] = value if transform is None else transform(value)
         return out
 
