@@ -261,3 +261,51 @@ def _build_shapes_pipeline(root: Path) -> tuple[Path, Path]:
     run_innx("extract", SHAPES_PIPELINE_DATA, "--backbone", "smallcnn", "--layer", "pool",
              "--seed", "1", "--autoencoder", str(ae), "--store-images", "-o", str(store))  # fmt: skip
     return ae, store
+
+
+class SmallDisk:
+    """A tmpfs of a few kilobytes mounted at ``path``: a real full disk (``ENOSPC``) and, after
+    :meth:`read_only`, a real read-only file system (``EROFS``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def mount(self, size: int) -> None:
+        _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(self.path))
+
+    def resize(self, size: int) -> None:
+        """Grow (or shrink) the disk in place: 'free space and run again'."""
+        _mount("-o", f"remount,size={size}", str(self.path))
+
+    def read_only(self) -> None:
+        _mount("-o", "remount,ro", str(self.path))
+
+    def files(self) -> list[str]:
+        """Everything on the disk, hidden files included, as relative paths."""
+        return sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*"))
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True, text=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
+    """``small_disk(bytes)`` mounts a fresh tmpfs of that size (unmounted after the test).
+    Skips, saying why, where mounting is not permitted (not root, no ``mount``)."""
+    mounted: list[Path] = []
+
+    def make(size: int) -> SmallDisk:
+        disk = SmallDisk(tmp_path / f"disk{len(mounted)}")
+        disk.path.mkdir()
+        try:
+            disk.mount(size)
+        except (OSError, subprocess.CalledProcessError) as err:
+            detail = getattr(err, "stderr", "") or err
+            pytest.skip(f"cannot mount a small tmpfs to fill a disk here ({str(detail).strip()})")
+        mounted.append(disk.path)
+        return disk
+
+    yield make
+    for path in mounted:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

@@ -21,7 +21,7 @@ from typing import Any
 from innx.backbones.backbone import Backbone
 from innx.backbones.family import SEPARATOR, BackboneFamily, split_name
 from innx.backbones.weights import load_weights, read_state_dict
-from innx.errors import ConfigError, InnxWarning, PluginError
+from innx.errors import ConfigError, InnxWarning, PluginError, first_line
 from innx.plugins import registry
 from innx.store.runs import read_run, sha256_file
 
@@ -74,7 +74,14 @@ def build_backbone(name: str, **options: Any) -> Backbone:
         raise ConfigError(f"backbone {entry} is not a family; pass --backbone {entry}")
     else:
         _check_options(name, factory, options)
-        backbone = factory(**options)
+        try:
+            backbone = factory(**options)
+        except (TypeError, ValueError, OverflowError) as err:  # an option the factory cannot take
+            given = ", ".join(f"{key}={value!r}" for key, value in options.items())
+            raise ConfigError(
+                f"backbone {name} cannot be built with {given or 'no options'} "
+                f"({first_line(err)}); 'innx backbones' lists its options and defaults"
+            ) from err
     if not isinstance(backbone, Backbone):
         raise PluginError(
             f"backbone factory {name!r} returned a {type(backbone).__name__}, not an "
@@ -207,6 +214,25 @@ def _check_options(name: str, factory: Any, options: dict[str, Any]) -> None:
             f"backbone {name} has no option {', '.join(unknown)}; "
             f"its options are: {', '.join(valid) or '(none)'}"
         )
+    for key, value in options.items():
+        wanted = _OPTION_TYPES.get(type(valid[key]))
+        if wanted is not None and not _is_a(value, wanted[0]):
+            raise ConfigError(
+                f"backbone {name} option {key} takes {wanted[1]}, got {key}={value!r}; "
+                f"e.g. --option {key}={valid[key]}"
+            )
+
+
+_OPTION_TYPES: dict[type, tuple[type | tuple[type, ...], str]] = {
+    bool: (bool, "true or false"),
+    int: (int, "a whole number"),
+    float: ((int, float), "a number"),
+}
+"""Option types read off a factory's defaults (``size: int = 32`` takes a whole number)."""
+
+
+def _is_a(value: Any, kind: type | tuple[type, ...]) -> bool:
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
 def _classes_hint(backbone: Backbone, tensors: dict[str, Any]) -> str:

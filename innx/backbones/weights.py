@@ -9,6 +9,8 @@ adds. Run directories of ``innx fit classifier`` are handled by the registry.
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,13 +37,15 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError) as err:
             raise ConfigError(f"cannot read {path} as safetensors: {first_line(err)}") from err
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise ConfigError(
-            f"cannot read {path} as a torch state dict or safetensors file ({first_line(err)}); "
-            "weights must "
-            "be a state dict saved with torch.save(model.state_dict()) or a .safetensors file"
-        ) from err
+        with warnings.catch_warnings():  # torch's note on pickle protocols is not the user's
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # torch's weights-only reader refused the file; its advice (turn weights_only off) is not
+        # repeated: unpickling objects can run any code, so innx never does
+        raise ConfigError(f"cannot read {path}: it {_refused(path, err)}; {SAVE_WEIGHTS}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        raise _unreadable(path, err) from err
     for key in _NESTED_KEYS:
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
@@ -56,6 +60,32 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if tensors and all(k.startswith("module.") for k in tensors):
         tensors = {k.removeprefix("module."): v for k, v in tensors.items()}
     return tensors
+
+
+SAVE_WEIGHTS = "save the weights alone with torch.save(model.state_dict(), path) or as .safetensors"
+
+
+def _refused(path: Path, err: pickle.UnpicklingError) -> str:
+    """What a file torch's weights-only reader refused holds, as a phrase."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(err))
+    if found:
+        return (
+            f"holds Python objects ({found[1]}), which innx does not unpickle (that could run code)"
+        )
+    with open(path, "rb") as handle:
+        if (
+            handle.read(1) == b"\x80"
+        ):  # the protocol opcode every pickle since protocol 2 opens with
+            return "is a Python pickle, not a torch state dict; innx does not unpickle it (that could run code)"
+    return "is neither a torch state dict nor a safetensors file"
+
+
+def _unreadable(path: Path, err: BaseException) -> ConfigError:
+    return ConfigError(
+        f"cannot read {path} as a torch state dict or safetensors file ({first_line(err)}); "
+        "weights must be a state dict saved with torch.save(model.state_dict()) or a "
+        ".safetensors file"
+    )
 
 
 def load_weights(

@@ -101,9 +101,36 @@ class InnxGroup(TyperGroup):
         except InnxError as exc:
             report_error(exc)
             raise typer.Exit(1) from None
+        except (OSError, RuntimeError) as exc:
+            failure = storage_failure(exc)
+            if failure is None:
+                raise  # a bug: keep its traceback
+            report_error(failure)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             report_interrupt()
             raise typer.Exit(130) from None
+
+
+def storage_failure(exc: BaseException) -> InnxError | None:
+    """A one-line error for a full disk, read-only target or failed device write that escaped
+    the command's own handling (which names the file and the way to go on); ``None`` for any
+    other exception."""
+    from innx.writes import ONLY_ON_WRITE, write_errno, write_failed
+
+    if write_errno(exc) not in ONLY_ON_WRITE:
+        return None
+    target = getattr(exc, "filename", None) or _quoted_filename(str(exc)) or "the output"
+    return write_failed(exc, target, "run again")
+
+
+def _quoted_filename(text: str) -> str | None:
+    """The file an HDF5 error message names (``filename = 'acts.h5'``)."""
+    start = text.find("filename = '")
+    if start < 0:
+        return None
+    rest = text[start + len("filename = '") :]
+    return rest[: rest.find("'")] or None
 
 
 def _show_warning(

@@ -91,6 +91,11 @@ class DefaultsOf:
 
 ROWS_FORM = "row numbers and inclusive ranges, e.g. 0,5,10-20"
 _ROWS_PART = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+MAX_ROWS = 10_000_000
+"""The most rows ``--rows`` may name (more than any command reads at once; a typo such as
+``0-99999999999`` is refused instead of filling the memory)."""
+INT64_MAX = 2**63 - 1
+"""The largest ``--seed`` and row number: they are stored as 64-bit integers."""
 
 
 def parse_rows(text: str | None) -> tuple[int, ...]:
@@ -110,8 +115,20 @@ def parse_rows(text: str | None) -> tuple[int, ...]:
         first, last = int(match[1]), int(match[2] or match[1])
         if last < first:
             raise ConfigError(f"--rows takes {ROWS_FORM}, got the backward range {part!r}")
+        if last > INT64_MAX:
+            raise ConfigError(f"--rows takes row numbers up to {INT64_MAX}, got {part!r}")
+        if len(rows) + last - first + 1 > MAX_ROWS:
+            raise ConfigError(f"--rows names more than {MAX_ROWS} rows ({text!r}); name fewer rows")
         rows += range(first, last + 1)
     return tuple(rows)
+
+
+def check_seed(value: int | None) -> int | None:
+    """``--seed``: a whole number from 0 to 2**63 - 1 (what torch, numpy and the files hold);
+    another is a one-line :class:`~innx.errors.ConfigError` before anything runs."""
+    if value is not None and not 0 <= value <= INT64_MAX:
+        raise ConfigError(f"--seed takes a whole number from 0 to {INT64_MAX}, got {value}")
+    return value
 
 
 def parse_invariance(spec: str) -> tuple[str, str | None]:
@@ -157,7 +174,10 @@ def output_option(help: str) -> Any:
 
 RunDir = Annotated[Path, output_option("The run directory to write.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print a JSON summary (for scripts).")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed: same seed, same result.")]
+Seed = Annotated[
+    int,
+    typer.Option("--seed", help="Random seed: same seed, same result.", callback=check_seed),
+]
 Device = Annotated[
     str,
     typer.Option(

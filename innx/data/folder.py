@@ -32,6 +32,7 @@ fields and empty values are errors naming the file and row.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import os
@@ -51,25 +52,56 @@ from innx.errors import DataError
 ATTRIBUTES_CSV = "attributes.csv"
 
 
-def _visible(entries: list[os.DirEntry[str]]) -> list[os.DirEntry[str]]:
-    return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
-
-
-def _is_image(entry: os.DirEntry[str]) -> bool:
-    return entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES)
-
-
-def _images_under(folder: Path, prefix: str) -> list[str]:
-    """Relative paths (``prefix/...``) of the images under ``folder``, recursively, sorted."""
-    found: list[str] = []
+def _entries(folder: Path) -> list[tuple[os.DirEntry[str], bool]]:
+    """The visible subfolders and images of ``folder`` by name, each with whether it is a
+    folder. A link that cannot be followed (a symbolic link loop, say) is a :class:`DataError`
+    naming it."""
     with os.scandir(folder) as it:
-        entries = _visible(list(it))
+        entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    found = []
     for e in entries:
-        if e.is_dir():
-            found += _images_under(Path(e.path), f"{prefix}/{e.name}")
-        elif _is_image(e):
+        try:
+            if e.is_dir():
+                found.append((e, True))
+            elif e.is_file() and e.name.lower().endswith(IMAGE_SUFFIXES):
+                found.append((e, False))
+        except OSError as err:
+            raise _link_error(Path(e.path), err) from err
+    return found
+
+
+def _images_under(folder: Path, prefix: str, above: frozenset[tuple[int, int]]) -> list[str]:
+    """Relative paths (``prefix/...``) of the images under ``folder``, recursively, sorted.
+
+    ``above`` holds the folders on the way down (device, inode): a symbolic link back to one of
+    them would make the walk endless, so it is refused, naming the link."""
+    here = _identity(folder)
+    if here in above:
+        raise DataError(
+            f"{folder} is a symbolic link to a folder that contains it (a loop); "
+            "remove the link or point it elsewhere"
+        )
+    found: list[str] = []
+    for e, is_folder in _entries(folder):
+        if is_folder:
+            found += _images_under(Path(e.path), f"{prefix}/{e.name}", above | {here})
+        else:
             found.append(f"{prefix}/{e.name}")
     return found
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    try:
+        info = os.stat(folder)
+    except OSError as err:
+        raise _link_error(folder, err) from err
+    return info.st_dev, info.st_ino
+
+
+def _link_error(path: Path, err: OSError) -> DataError:
+    reason = os.strerror(err.errno) if err.errno else str(err)
+    what = "a symbolic link loop" if err.errno == errno.ELOOP else reason.lower()
+    return DataError(f"cannot follow {path} ({what}); remove the link or fix its target")
 
 
 def scan_folder(root: Path) -> tuple[list[str], list[int] | None, tuple[str, ...] | None]:
@@ -77,10 +109,9 @@ def scan_folder(root: Path) -> tuple[list[str], list[int] | None, tuple[str, ...
     ``None`` for a flat folder. ``DataError`` for a missing, empty or mixed folder."""
     if not root.is_dir():
         raise DataError(f"folder {root} does not exist or is not a directory; check the path")
-    with os.scandir(root) as it:
-        entries = _visible(list(it))
-    top = [e.name for e in entries if _is_image(e)]
-    subdirs = [e for e in entries if e.is_dir()]
+    entries = _entries(root)
+    top = [e.name for e, is_folder in entries if not is_folder]
+    subdirs = [e for e, is_folder in entries if is_folder]
     if subdirs and top:
         raise DataError(
             f"folder {root} mixes images at the top level ({top[0]}, ...) with subfolders "
@@ -91,14 +122,14 @@ def scan_folder(root: Path) -> tuple[list[str], list[int] | None, tuple[str, ...
         labels: list[int] = []
         classes = tuple(e.name for e in subdirs)
         for label, e in enumerate(subdirs):
-            images = _images_under(Path(e.path), e.name)
-            if not images:
+            found = _images_under(Path(e.path), e.name, frozenset({_identity(root)}))
+            if not found:
                 raise DataError(
                     f"class folder {e.path} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
                     "add images to it or remove it"
                 )
-            paths += images
-            labels += [label] * len(images)
+            paths += found
+            labels += [label] * len(found)
         return paths, labels, classes
     if not top:
         raise DataError(

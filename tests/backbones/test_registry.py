@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import re
 import warnings
 from importlib.metadata import entry_points
 
@@ -137,8 +139,43 @@ def test_a_pickle_with_code_is_refused(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"a": Evil()}, path)
-    with pytest.raises(ConfigError, match=f"cannot read {path}"):
+    with pytest.raises(ConfigError) as caught:
         load_backbone("smallcnn", path)
+    message = str(caught.value)
+    assert re.match(
+        rf"cannot read {re.escape(str(path))}: it holds Python objects \((builtins\.)?print\)",
+        message,
+    )
+    assert "weights_only" not in message and "\n" not in message
+
+
+def test_a_raw_pickle_is_one_line_without_torchs_advice(tmp_path):
+    path = tmp_path / "weights.pkl"
+    path.write_bytes(pickle.dumps({"fc.weight": [[0.0]]}, protocol=4))
+    with pytest.raises(ConfigError) as caught, warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no warning from torch about the pickle's protocol
+        load_backbone("smallcnn", path)
+    assert str(caught.value) == (
+        f"cannot read {path}: it is a Python pickle, not a torch state dict; innx does not "
+        "unpickle it (that could run code); save the weights alone with "
+        "torch.save(model.state_dict(), path) or as .safetensors"
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (
+            {"size": "abc"},
+            "option size takes a whole number, got size='abc'; e.g. --option size=32",
+        ),
+        ({"size": True}, "option size takes a whole number, got size=True"),
+        ({"size": 2**70}, "cannot be built with size=1180591620717411303424"),
+    ],
+)
+def test_an_option_of_the_wrong_type_is_one_line(option, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_backbone("smallcnn", **option)
 
 
 def test_missing_weights_file(tmp_path):

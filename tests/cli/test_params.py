@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import innx.cli
 from innx.cli.app import build_app
-from innx.cli.params import ROWS_FORM, OpsDefault, parse_invariance, parse_rows
+from innx.cli.params import ROWS_FORM, OpsDefault, check_seed, parse_invariance, parse_rows
 from innx.errors import ConfigError
 from innx.plugins import Registry
 
@@ -162,6 +162,37 @@ def test_every_command_taking_rows_refuses_a_bad_value_in_one_line(
             assert result.stderr.splitlines() == [
                 result.stderr.strip()
             ] and result.stderr.startswith(f"error: --rows takes {ROWS_FORM}"), (name, bad)
+
+
+def test_rows_past_64_bits_or_too_many_rows_are_one_line() -> None:
+    """Not an OverflowError, nor a tuple of a hundred billion rows filling the memory."""
+    with pytest.raises(ConfigError, match=r"^--rows takes row numbers up to 9223372036854775807"):
+        parse_rows("0-99999999999999999999999")
+    with pytest.raises(ConfigError, match=r"^--rows names more than 10000000 rows"):
+        parse_rows("0-99999999999")
+    assert parse_rows(f"{2**63 - 1}") == (2**63 - 1,)
+
+
+def test_every_command_taking_seed_refuses_one_past_64_bits(
+    commands: dict[str, Any], tmp_path: Path
+) -> None:
+    taking = [
+        name for name, cmd in commands.items() if any("--seed" in flags(o) for o in options(cmd))
+    ]
+    assert {"extract", "fit classifier", "render samples", "data shapes"} <= set(taking)
+    for name in taking:
+        for bad in (str(2**63), str(2**70), "-1"):
+            out = tmp_path / "o"
+            has_o = any("-o" in flags(o) for o in options(commands[name]))
+            where = ["x", "-o", str(out)] if has_o else [str(out)]
+            args = [*name.split(), *where, "--seed", bad]
+            result = CliRunner().invoke(build_app(Registry()), args, prog_name="innx")
+            assert result.exit_code == 1, (name, bad, result.output)
+            assert result.stderr == (
+                f"error: --seed takes a whole number from 0 to {2**63 - 1}, got {bad}\n"
+            ), (name, result.stderr)
+            assert not out.exists()
+    assert check_seed(2**63 - 1) == 2**63 - 1 and check_seed(None) is None
 
 
 # -- --invariance, --kernels ----------------------------------------------------------------------

@@ -202,3 +202,28 @@ def test_fingerprint_sees_listing_and_csv(tmp_path: Path) -> None:
     third = open_dataset(f"folder:{tmp_path}").fingerprint()
     assert len({first, second, third}) == 3
     assert third == open_dataset(f"folder:{tmp_path}").fingerprint()
+
+
+def test_a_symlink_loop_is_one_line_naming_the_link(tmp_path: Path) -> None:
+    write_images(tmp_path, ["cat/a.png", "cat/sub/b.png", "dog/c.png"])
+    (tmp_path / "cat" / "sub" / "up").symlink_to("..")  # back to a folder above: endless walk
+    with pytest.raises(DataError) as caught:
+        open_dataset(f"folder:{tmp_path}")
+    assert str(caught.value) == (
+        f"{tmp_path / 'cat' / 'sub' / 'up'} is a symbolic link to a folder that contains it "
+        "(a loop); remove the link or point it elsewhere"
+    )
+    (tmp_path / "cat" / "sub" / "up").unlink()
+    (tmp_path / "dog" / "self").symlink_to("self")  # a link to itself cannot be followed at all
+    with pytest.raises(DataError, match=r"cannot follow .*dog/self \(a symbolic link loop\)"):
+        open_dataset(f"folder:{tmp_path}")
+    (tmp_path / "dog" / "self").unlink()
+    (tmp_path / "dog" / "cats").symlink_to(tmp_path / "cat")  # a link elsewhere is followed
+    ds = open_dataset(f"folder:{tmp_path}")
+    assert sorted(ds.paths) == ["cat/a.png", "cat/sub/b.png", "dog/c.png", "dog/cats/a.png",
+                                "dog/cats/sub/b.png"]  # fmt: skip
+
+
+def test_an_image_before_a_folder_of_the_same_stem_keeps_the_order_by_name(tmp_path: Path) -> None:
+    write_images(tmp_path, ["k/a/x.png", "k/a-1.png", "k/b.png"])
+    assert open_dataset(f"folder:{tmp_path}").paths == ["k/a/x.png", "k/a-1.png", "k/b.png"]

@@ -54,6 +54,7 @@ from innx.ops.analyze.record import FORMAT, VERSION, Parts, build_report
 from innx.ops.fit.semantic.judge import JUDGE_STEPS
 from innx.ops.pipeline import BATCH, InvarianceRun, Pipeline, SemanticRun
 from innx.train.split import split_store_rows
+from innx.writes import writing
 
 __all__ = ["FORMAT", "VERSION", "AnalyzeOptions", "AnalyzeResult", "analyze", "parse_invariance"]
 
@@ -316,14 +317,15 @@ def _check_output(out: Path, overwrite: bool) -> None:
 def _write_atomically(out: Path, overwrite: bool, write: Callable[[Path], list[str]]) -> list[str]:
     """``write`` into a temporary sibling of ``out``, then put it in ``out``'s place."""
     _check_output(out, overwrite)  # again: the analysis took a while
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{time.time_ns()}"
-    tmp.mkdir()
     try:
-        files = write(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        with writing(out):  # a full disk: one line, and no half-written report left
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
+            files = write(tmp)
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -23,6 +23,7 @@ import numpy as np
 
 from innx.data.base import ImageDataset, Item
 from innx.errors import ConfigError, DataError
+from innx.writes import writing
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``, called as work advances."""
@@ -101,34 +102,36 @@ def write_image_folder(
         _check_class_names(classes)
     partial = out.with_name(f"{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    with writing(out):
+        partial.mkdir(parents=True)
     n, names = len(dataset), [a.name for a in dataset.attributes]
     digits = max(6, len(str(n - 1)))
     try:
-        rows: list[list[str]] = []
-        made: set[str] = set()
-        for start in range(0, n, CHUNK):
-            stop = min(start + CHUNK, n)
-            for i, (x, label, attributes) in enumerate(_items(dataset, start, stop), start):
-                folder = classes[label] if classes is not None and label >= 0 else ""
-                if folder and folder not in made:
-                    (partial / folder).mkdir()
-                    made.add(folder)
-                rel = f"{folder}/{i:0{digits}d}.png" if folder else f"{i:0{digits}d}.png"
-                image = x.numpy().transpose(1, 2, 0)
-                Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(
-                    partial / rel, format="PNG"
-                )
-                values = zip(attributes.tolist(), dataset.attributes, strict=True)
-                rows.append([rel, *(_format_value(v, a.categories) for v, a in values)])
-            if progress is not None:
-                progress(stop, n)
-        if names:
-            with open(partial / "attributes.csv", "w", newline="", encoding="utf-8") as f:
-                writer = csv.writer(f, lineterminator="\n")
-                writer.writerow(["path", *names])
-                writer.writerows(rows)
-        _replace(partial, out)
+        with writing(out):  # a full disk: one line; the partial folder is removed
+            rows: list[list[str]] = []
+            made: set[str] = set()
+            for start in range(0, n, CHUNK):
+                stop = min(start + CHUNK, n)
+                for i, (x, label, attributes) in enumerate(_items(dataset, start, stop), start):
+                    folder = classes[label] if classes is not None and label >= 0 else ""
+                    if folder and folder not in made:
+                        (partial / folder).mkdir()
+                        made.add(folder)
+                    rel = f"{folder}/{i:0{digits}d}.png" if folder else f"{i:0{digits}d}.png"
+                    image = x.numpy().transpose(1, 2, 0)
+                    Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(
+                        partial / rel, format="PNG"
+                    )
+                    values = zip(attributes.tolist(), dataset.attributes, strict=True)
+                    rows.append([rel, *(_format_value(v, a.categories) for v, a in values)])
+                if progress is not None:
+                    progress(stop, n)
+            if names:
+                with open(partial / "attributes.csv", "w", newline="", encoding="utf-8") as f:
+                    writer = csv.writer(f, lineterminator="\n")
+                    writer.writerow(["path", *names])
+                    writer.writerows(rows)
+            _replace(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

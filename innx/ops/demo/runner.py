@@ -38,6 +38,7 @@ from innx.device import AUTO, device_line, resolve_device
 from innx.errors import ConfigError
 from innx.ops.demo.plan import PLANS, DemoPlan
 from innx.ops.demo.stages import Stage, demo_stages
+from innx.writes import atomic_write
 
 PLAN_FILE = "demo.json"
 
@@ -140,7 +141,8 @@ def _prepare(out: Path, plan: DemoPlan, overwrite: bool) -> None:
             )
         return
     out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"plan": plan.name, "settings": _jsonable(plan)}, indent=2) + "\n")
+    settings = {"plan": plan.name, "settings": _jsonable(plan)}
+    atomic_write(record, lambda tmp: tmp.write_text(json.dumps(settings, indent=2) + "\n"))
 
 
 def _jsonable(plan: DemoPlan) -> dict[str, Any]:

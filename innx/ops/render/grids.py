@@ -15,8 +15,7 @@ Images smaller than ``MIN_CELL`` are enlarged by a whole factor (nearest neighbo
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from innx.errors import ConfigError
+from innx.writes import atomic_write
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -147,7 +147,7 @@ def check_suffix(path: Path, suffix: str) -> None:
 
 def save_png(picture: Image.Image, path: Path) -> Path:
     """Write ``picture`` to ``path`` as PNG, atomically."""
-    _atomic(path, lambda tmp: picture.save(tmp, format="PNG"))
+    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
     return path
 
 
@@ -157,22 +157,10 @@ def save_gif(frames: Sequence[Image.Image], path: Path, frame_ms: int = FRAME_MS
     if not frames:
         raise ValueError("a GIF needs at least one frame")
     first, rest = frames[0], list(frames[1:])
-    _atomic(
+    atomic_write(
         path,
         lambda tmp: first.save(
             tmp, format="GIF", save_all=True, append_images=rest, duration=frame_ms, loop=0
         ),
     )
     return path
-
-
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """``write`` a temporary file beside ``path``, then move it into place: a failure leaves
-    nothing half written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

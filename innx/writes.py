@@ -1,0 +1,145 @@
+"""Writing output so that a failed write is a failure: one line, nothing half written left behind.
+
+A full disk, a read-only target, a quota or a missing permission can surface as an ``OSError``
+(Python's own writes), as a ``RuntimeError`` (h5py: "file write failed … errno = 28"; torch:
+"PytorchStreamWriter failed writing file") or only when a file is closed. :func:`writing` turns
+any of these inside its block into a :class:`WriteError` that names the file, the cause and the
+fix, e.g.::
+
+    no space left on device while writing runs/t/model.safetensors; free space and run again
+
+:func:`atomic_write` writes a file under a temporary name beside its target and renames it into
+place, so a reader never sees half a file and a failure leaves no ``.tmp`` file to keep the disk
+full. The command line turns a ``WriteError`` (an :class:`~innx.errors.InnxError`) into exit 1.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from innx.errors import InnxError, first_line
+
+REASONS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for the file system",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EIO: "input/output error",
+}
+"""The write failures a user can fix, by errno, as the message names them."""
+ONLY_ON_WRITE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+"""Errnos that only a write raises: wherever they come from, the output could not be written."""
+
+_FIXES = {
+    errno.ENOSPC: "free space",
+    errno.EDQUOT: "free space",
+    errno.EFBIG: "write to another file system",
+    errno.EROFS: "write somewhere writable",
+    errno.EACCES: "write somewhere writable",
+    errno.EPERM: "write somewhere writable",
+    errno.EIO: "check the disk",
+}
+_HDF5_ERRNO = re.compile(r"errno = (\d+)")
+_WRITE_WORDS = ("write failed", "failed writing", "unable to write", "can't write", "flush")
+
+
+class WriteError(InnxError):
+    """Output that could not be written (full disk, read-only, no permission); says the fix."""
+
+
+def write_errno(exc: BaseException) -> int | None:
+    """The errno behind a failed write: ``OSError.errno``, or the one quoted in an h5py or torch
+    message (``errno = 28``, ``No space left on device``); ``None`` when there is none."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    text = str(exc)
+    found = _HDF5_ERRNO.search(text)
+    if found:
+        return int(found.group(1))
+    for code in REASONS:
+        if os.strerror(code) in text:
+            return code
+    return None
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the storage failing (not a bug): any ``OSError``, or a
+    ``RuntimeError`` from h5py or torch that reports a failed write."""
+    if isinstance(exc, InnxError):
+        return False
+    if isinstance(exc, OSError):
+        return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        return write_errno(exc) is not None or any(word in text for word in _WRITE_WORDS)
+    return False
+
+
+def write_failed(exc: BaseException, path: str | os.PathLike[str], then: str) -> WriteError:
+    """The one-line error for ``exc`` raised while writing ``path``; ``then`` says how to go on
+    once fixed (``"run again"``, ``"run again with --resume"``)."""
+    code = write_errno(exc)
+    reason = REASONS.get(code or 0) or first_line(exc)
+    fix = _FIXES.get(code or 0, "fix the cause")
+    return WriteError(f"{reason} while writing {path}; {fix} and {then}")
+
+
+@contextmanager
+def writing(path: str | os.PathLike[str], then: str = "run again") -> Iterator[None]:
+    """Turn a failed write inside the block into a :class:`WriteError` naming ``path``.
+
+    >>> with writing("/nonexistent/dir/x.txt"):  # doctest: +ELLIPSIS
+    ...     _ = open("/nonexistent/dir/x.txt", "w")
+    Traceback (most recent call last):
+    innx.writes.WriteError: FileNotFoundError: [Errno 2] No such file or directory: ... while writing /nonexistent/dir/x.txt; fix the cause and run again
+    """
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        if not is_write_failure(exc):
+            raise
+        raise write_failed(exc, path, then) from exc
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A new, empty, hidden file beside ``path`` (``.name.XXXX.tmp``), on the same file system
+    so that :func:`os.replace` can move it into place."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(name)
+
+
+def atomic_write(
+    path: str | os.PathLike[str], write: Callable[[Path], object], then: str = "run again"
+) -> Path:
+    """``write(tmp)`` a temporary file beside ``path``, sync it, then rename it to ``path``.
+
+    Whatever fails, no temporary file is left and ``path`` is either untouched or complete; a
+    failed write is a :class:`WriteError` naming ``path``.
+
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "hello.txt"
+    >>> _ = atomic_write(target, lambda tmp: tmp.write_text("hi"))
+    >>> target.read_text(), [p.name for p in target.parent.iterdir()]
+    ('hi', ['hello.txt'])
+    """
+    path = Path(path)
+    with writing(path, then):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_sibling(path)
+        try:
+            write(tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path
