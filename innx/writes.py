@@ -49,6 +49,7 @@ _FIXES = {
 }
 _HDF5_ERRNO = re.compile(r"errno = (\d+)")
 _WRITE_WORDS = ("write failed", "failed writing", "unable to write", "can't write", "flush")
+_TORCH_SHORT_WRITE = "unexpected pos"  # torch's zip writer when its bytes did not all arrive
 
 
 class WriteError(InnxError):
@@ -56,31 +57,48 @@ class WriteError(InnxError):
 
 
 def write_errno(exc: BaseException) -> int | None:
-    """The errno behind a failed write: ``OSError.errno``, or the one quoted in an h5py or torch
-    message (``errno = 28``, ``No space left on device``); ``None`` when there is none."""
-    if isinstance(exc, OSError) and exc.errno:
-        return exc.errno
-    text = str(exc)
-    found = _HDF5_ERRNO.search(text)
-    if found:
-        return int(found.group(1))
-    for code in REASONS:
-        if os.strerror(code) in text:
-            return code
+    """The errno behind a failed write: ``OSError.errno``, or the one quoted in an h5py,
+    safetensors or torch message (``errno = 28``, ``No space left on device (os error 28)``),
+    looked for in ``exc`` and in the exceptions it was raised from or while handling (torch
+    raises "unexpected pos 704 vs 598" while handling the ``OSError`` of the write); ``None``
+    when there is none."""
+    for link in _chain(exc):
+        if isinstance(link, OSError) and link.errno:
+            return link.errno
+        text = str(link)
+        found = _HDF5_ERRNO.search(text)
+        if found:
+            return int(found.group(1))
+        for code in REASONS:
+            if os.strerror(code) in text:
+                return code
     return None
 
 
 def is_write_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` is the storage failing (not a bug): any ``OSError``, or a
-    ``RuntimeError`` from h5py or torch that reports a failed write."""
+    """Whether ``exc`` is the storage failing (not a bug): an ``OSError``, an h5py or torch
+    ``RuntimeError`` that reports a failed write, or any error quoting a write failure's errno
+    (safetensors' ``SafetensorError``)."""
     if isinstance(exc, InnxError):
         return False
     if isinstance(exc, OSError):
         return True
-    if isinstance(exc, RuntimeError):
-        text = str(exc).lower()
-        return write_errno(exc) is not None or any(word in text for word in _WRITE_WORDS)
-    return False
+    text = str(exc).lower()
+    if isinstance(exc, RuntimeError) and (
+        _TORCH_SHORT_WRITE in text or any(word in text for word in _WRITE_WORDS)
+    ):
+        return True
+    return write_errno(exc) in REASONS
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, then what it was raised from or while handling, and so on (at most 8)."""
+    links: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and len(links) < 8:
+        links.append(link)
+        link = link.__cause__ or link.__context__
+    return links
 
 
 def write_failed(exc: BaseException, path: str | os.PathLike[str], then: str) -> WriteError:
@@ -103,7 +121,7 @@ def writing(path: str | os.PathLike[str], then: str = "run again") -> Iterator[N
     """
     try:
         yield
-    except (OSError, RuntimeError) as exc:
+    except Exception as exc:
         if not is_write_failure(exc):
             raise
         raise write_failed(exc, path, then) from exc

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from innx.errors import ConfigError, RunError, ShapeError, first_line
-from innx.store.runs import RunFiles
+from innx.store.runs import RunFiles, build_from_config
 
 IMAGE_SIZES = (32, 64, 128)
 BOTTOM = 4  # the encoder's last feature map is BOTTOM × BOTTOM
@@ -176,14 +176,9 @@ class ConvAutoencoder(nn.Module):
 def load(run: RunFiles) -> ConvAutoencoder:
     """The ``innx.autoencoders`` entry point: the model of a run directory, in eval mode."""
     options = {k: v for k, v in run.config.items() if k != "plugin"}
-    try:
-        config = AutoencoderConfig.from_dict(options)
-    except TypeError as err:
-        raise RunError(
-            f"{run.path} has a config the conv autoencoder does not understand ({err}); "
-            "re-run innx fit autoencoder"
-        ) from err
-    model = ConvAutoencoder(config)
+    model = build_from_config(
+        run, lambda: ConvAutoencoder(AutoencoderConfig.from_dict(options)), "conv autoencoder"
+    )
     try:
         model.load_state_dict(run.tensors)
     except RuntimeError as err:

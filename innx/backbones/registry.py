@@ -23,7 +23,7 @@ from innx.backbones.family import SEPARATOR, BackboneFamily, split_name
 from innx.backbones.weights import load_weights, read_state_dict
 from innx.errors import ConfigError, InnxWarning, PluginError, first_line
 from innx.plugins import registry
-from innx.store.runs import read_run, sha256_file
+from innx.store.runs import build_from_config, read_run, sha256_file
 
 GROUP = "innx.backbones"
 CLASSIFIER_KIND = "classifier"
@@ -119,7 +119,13 @@ def load_backbone(
                 f"{weights} was trained as backbone {recorded!r}, not {name!r}; "
                 f"pass --backbone {recorded} or other weights"
             )
-        backbone = build_backbone(str(recorded), **{**run.config.get("options", {}), **options})
+        recorded_options = run.config.get("options", {})
+        if options:  # options given now win; a wrong one is theirs
+            backbone = build_backbone(str(recorded), **{**recorded_options, **options})
+        else:  # a recorded option the backbone cannot take blames config.json
+            backbone = build_from_config(
+                run, lambda: build_backbone(str(recorded), **recorded_options), "classifier"
+            )
         load_weights(backbone.model, run.tensors, str(weights))
         return backbone, Weights(str(weights), run.manifest.get("weights_sha256"))
     if name is None:

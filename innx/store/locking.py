@@ -1,5 +1,8 @@
 """One writer at a time: an exclusive ``flock`` on a sidecar ``<path>.lock`` file.
 
+``innx extract`` locks its store (``acts.h5.lock``), a fit its run directory (``runs/t.lock``,
+beside the directory, so that ``--overwrite`` can remove the directory while holding the lock).
+
 The lock is held on an open file descriptor, so the operating system frees it when the writer
 exits for any reason (``kill -9`` included): a crashed extraction never blocks ``--resume``. The
 lock file holds the writer's pid, for the message a second writer gets. Locks are per open file,
@@ -16,16 +19,21 @@ import fcntl
 import os
 from pathlib import Path
 
-from innx.errors import StoreError
+from innx.errors import InnxError, StoreError
 
 
 def lock_path(path: Path) -> Path:
-    """The sidecar lock file of store ``path``: ``acts.h5`` → ``acts.h5.lock``."""
+    """The sidecar lock file of ``path``: ``acts.h5`` → ``acts.h5.lock``, ``runs/t`` →
+    ``runs/t.lock``."""
     return path.with_name(path.name + ".lock")
 
 
 class WriteLock:
     """An exclusive, non-blocking lock on ``<path>.lock``; :meth:`release` unlinks the file.
+
+    A second writer gets ``error`` (a :class:`~innx.errors.StoreError` unless told otherwise)
+    naming ``path`` and the holder's pid; ``what`` names ``path`` in the message for a file
+    system that cannot lock (``store``, ``run directory``).
 
     >>> import tempfile
     >>> store = Path(tempfile.mkdtemp()) / "acts.h5"
@@ -37,7 +45,9 @@ class WriteLock:
     >>> WriteLock(store).release()
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, *, error: type[InnxError] = StoreError, what: str = "store"
+    ) -> None:
         self.path = lock_path(path)
         self._fd: int | None = None
         for _ in range(10):  # the holder may unlink the file between our open and our lock
@@ -48,21 +58,25 @@ class WriteLock:
                 holder = _read_pid(fd)
                 os.close(fd)
                 if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise StoreError(
+                    raise error(
                         f"{path} is being written by another process (pid {holder}); "
                         "wait for it or stop it"
                     ) from None
-                raise StoreError(
+                raise error(
                     f"cannot lock {self.path} ({os.strerror(err.errno or 0)}); "
-                    "write the store on a local file system"
+                    f"write the {what} on a local file system"
                 ) from err
             if _same_file(fd, self.path):
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()}\n".encode())
+                try:
+                    os.ftruncate(fd, 0)
+                    os.write(fd, f"{os.getpid()}\n".encode())
+                except OSError:  # a full disk: no lock left held by a descriptor nobody owns
+                    os.close(fd)
+                    raise
                 self._fd = fd
                 return
             os.close(fd)  # locked a file that was unlinked meanwhile; take the new one
-        raise StoreError(f"cannot lock {self.path}: it keeps being replaced; try again")
+        raise error(f"cannot lock {self.path}: it keeps being replaced; try again")
 
     @property
     def held(self) -> bool:

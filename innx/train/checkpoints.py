@@ -5,12 +5,18 @@
 checkpoint is written in full and synced, then the pointer is replaced atomically, then the old
 file is removed: whenever the process dies, the pointer names a complete file whose sha256 it
 holds. A file that no longer matches its sha256 is refused with a message, never half-loaded.
+
+A write that fails (a full disk) leaves the previous checkpoint current and no temporary file
+behind, and is a one-line :class:`~innx.writes.WriteError` naming the file and how to go on:
+``run again with --resume`` when a checkpoint is there to resume from (:func:`writing_fit`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +24,7 @@ import torch
 
 from innx.errors import RunError, first_line
 from innx.store.runs import sha256_file
+from innx.writes import is_write_failure, write_failed
 
 POINTER = "checkpoint.json"
 """The name of the file that says which checkpoint is current (its presence means "resumable")."""
@@ -29,26 +36,61 @@ def has_checkpoint(folder: Path) -> bool:
 
 
 def save_checkpoint(folder: Path, state: dict[str, Any], step: int) -> Path:
-    """Write ``state`` as the checkpoint of ``step`` and make it the current one; return its path."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``state`` as the checkpoint of ``step`` and make it the current one; return its path.
+
+    On a failed write the previous checkpoint stays current and nothing written here is left.
+    """
     path = folder / f"checkpoint-{step}.pt"
     tmp = folder / f".{path.name}.tmp"
-    with open(tmp, "wb") as handle:
-        torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    pointer = {"file": path.name, "step": step, "sha256": sha256_file(path)}
     tmp_pointer = folder / f".{POINTER}.tmp"
-    with open(tmp_pointer, "w") as handle:
-        handle.write(json.dumps(pointer) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp_pointer, folder / POINTER)
+    current = False
+    try:
+        with writing_fit(folder, path):
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as handle:
+                torch.save(state, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        pointer = {"file": path.name, "step": step, "sha256": sha256_file(path)}
+        with writing_fit(folder, folder / POINTER):
+            with open(tmp_pointer, "w") as handle:
+                handle.write(json.dumps(pointer) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_pointer, folder / POINTER)
+        current = True
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_pointer.unlink(missing_ok=True)
+        if not current and _current_file(folder) != path.name:
+            path.unlink(missing_ok=True)  # written, but the pointer could not be moved to it
     for old in folder.glob("checkpoint-*.pt"):  # superseded (or left by a kill before the pointer)
         if old != path:
             old.unlink(missing_ok=True)
     return path
+
+
+@contextmanager
+def writing_fit(folder: Path, path: Path) -> Iterator[None]:
+    """Turn a failed write of ``path`` inside the block into a one-line
+    :class:`~innx.writes.WriteError` that says how to go on once fixed: ``run again with
+    --resume`` when ``folder`` (a run's ``resume/``) holds a checkpoint, else ``run again``
+    (decided when it fails: a checkpoint may have been written meanwhile)."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_write_failure(exc):
+            raise
+        then = "run again with --resume" if has_checkpoint(folder) else "run again"
+        raise write_failed(exc, path, then) from exc
+
+
+def _current_file(folder: Path) -> str | None:
+    try:
+        return str(json.loads((folder / POINTER).read_text())["file"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def load_checkpoint(folder: Path) -> dict[str, Any]:

@@ -7,7 +7,9 @@ A fit command describes its model as a :class:`Task` (batches, loss, evaluation)
   on the seed and ``s`` (not on what ran before), so a resumed run sees the same batches.
 - **Checkpoints** every ``checkpoint_every`` steps into ``RUN/resume/`` (see
   :mod:`innx.train.checkpoints`): weights, optimiser, schedule, RNG states, step, the unfinished
-  metrics window; a kill -9 at any moment leaves the previous checkpoint intact and verifiable.
+  metrics window; a kill -9 at any moment leaves the previous checkpoint intact and verifiable,
+  and a full disk is a one-line :class:`~innx.writes.WriteError` (``… run again with --resume``)
+  that leaves it current too (so does a failed write of ``metrics.jsonl``).
 - **Resume** loads the checkpoint, truncates ``metrics.jsonl`` to it, and continues; on the CPU
   it ends at the same weights as an uninterrupted run, bit for bit.
 - **Several processes.** Under ``torchrun`` the model is wrapped in DistributedDataParallel
@@ -41,7 +43,7 @@ from torch import nn
 
 from innx.device import resolve_device
 from innx.errors import ConfigError, RunError
-from innx.train.checkpoints import load_checkpoint
+from innx.train.checkpoints import load_checkpoint, writing_fit
 from innx.train.distributed import Part, current_part, local_device
 from innx.train.graph_step import GraphStep, require_cuda
 from innx.train.loop_state import (
@@ -51,9 +53,8 @@ from innx.train.loop_state import (
     save_loop_state,
     truncate_metrics,
 )
-from innx.train.run_dir import RESUME_DIR
+from innx.train.run_dir import METRICS, RESUME_DIR
 
-METRICS = "metrics.jsonl"
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("fp32", "bf16")
 
@@ -182,7 +183,8 @@ def train(
     else:
         task.warm_start()
         if part.is_main:
-            metrics_path.write_text("")
+            with writing_fit(out / RESUME_DIR, metrics_path):
+                metrics_path.write_text("")
             save_loop_state(out, module, optimizer, schedule, 0, window, best)
     model = _wrap(module, config.device) if part.distributed else module
     history: list[dict[str, float]] = []
@@ -317,5 +319,5 @@ def _append(
 ) -> None:
     history.append(record)
     if part.is_main:
-        with open(path, "a") as handle:
+        with writing_fit(path.parent / RESUME_DIR, path), open(path, "a") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -16,6 +16,7 @@ from innx.errors import RunError, first_line
 from innx.train.checkpoints import save_checkpoint
 from innx.train.graph_step import portable_state
 from innx.train.run_dir import RESUME_DIR
+from innx.writes import atomic_write
 
 
 class BestWeights:
@@ -80,19 +81,19 @@ class MetricsWindow:
 
 
 def truncate_metrics(path: Path, step: int) -> None:
-    """Keep the metrics lines of steps ``<= step``: what the checkpoint had seen."""
-    if not path.is_file():
-        path.write_text("")
-        return
+    """Keep the metrics lines of steps ``<= step``: what the checkpoint had seen. The file is
+    replaced whole, so a failed write (a full disk) leaves it as it was."""
     kept = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            break  # a line cut by the kill; everything after it is newer anyway
-        if record.get("step", 0) <= step:
-            kept.append(line)
-    path.write_text("".join(line + "\n" for line in kept))
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break  # a line cut by the kill; everything after it is newer anyway
+            if record.get("step", 0) <= step:
+                kept.append(line)
+    text = "".join(line + "\n" for line in kept)
+    atomic_write(path, lambda tmp: tmp.write_text(text), "run again with --resume")
 
 
 def save_loop_state(

@@ -9,6 +9,14 @@ Every fit goes through :func:`open_run_dir`, the one owner of this lifecycle::
         run.write(model.state_dict(), kind, config, inputs=..., metrics=..., device=device)
 
 Only the main process (rank 0) touches the directory; every process learns whether it resumes.
+The main process holds the directory's write lock (``RUN.lock`` beside it,
+:class:`~innx.store.locking.WriteLock`) for the whole fit: a second fit into the same directory,
+``--resume`` and ``--overwrite`` included, is refused while the first runs.
+
+A write that fails (a full disk, a read-only target) is a one-line
+:class:`~innx.writes.WriteError` naming the file and how to go on once fixed: ``run again with
+--resume`` when a checkpoint is there to resume from, else ``run again``; no manifest is
+written, so the run is not finished.
 """
 
 from __future__ import annotations
@@ -24,12 +32,15 @@ from typing import Any
 import torch
 
 from innx.errors import ConfigError
+from innx.store.locking import WriteLock, lock_path
 from innx.store.runs import MANIFEST, RunInputs, write_run
 from innx.train.checkpoints import has_checkpoint
 from innx.train.distributed import SINGLE, Part, agree
+from innx.writes import ONLY_ON_WRITE, atomic_write, write_errno, write_failed, writing
 
 RESUME_DIR = "resume"
 FIT_FILE = "fit.json"
+METRICS = "metrics.jsonl"
 
 
 @dataclass
@@ -61,6 +72,7 @@ class RunDir:
             write_run(
                 self.path, tensors, kind, config,
                 inputs=inputs, seed=seed, metrics=metrics, extra=extra, device=device,
+                then=go_on(self.path),
             )  # fmt: skip
         self.written = True
 
@@ -78,29 +90,55 @@ def open_run_dir(
 ) -> Iterator[RunDir]:
     """Own run directory ``out`` for one fit with arguments ``fit`` (JSON-able).
 
-    On entry the main process prepares ``out`` (:func:`prepare_run_dir`), refuses on resume a
-    store other than ``store_fingerprint`` (:func:`check_same_store`; it is recorded among the
-    arguments) and changed arguments other than ``ignore`` (:func:`check_same_fit`); then every
-    process agrees whether it resumes. The block trains and calls :meth:`RunDir.write`. On a
-    normal exit the checkpoints are removed (:func:`finish_run_dir`) and every process waits for
-    the others, so each returns once the run is complete. On an exception nothing is finished:
-    the checkpoints stay for ``--resume``.
+    On entry the main process takes the write lock of ``out`` (``out.lock`` beside it, held
+    until the block ends: a second writer is refused with this one's pid), prepares ``out``
+    (:func:`prepare_run_dir`), refuses on resume a store other than ``store_fingerprint``
+    (:func:`check_same_store`; it is recorded among the arguments) and changed arguments other
+    than ``ignore`` (:func:`check_same_fit`); then every process agrees whether it resumes. The
+    block trains and calls :meth:`RunDir.write`. On a normal exit the checkpoints are removed
+    (:func:`finish_run_dir`) and every process waits for the others, so each returns once the
+    run is complete. On an exception nothing is finished: the checkpoints stay for ``--resume``.
     """
-    resuming = False
-    if part.is_main:
-        resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
-        recorded = dict(fit)
-        if store_fingerprint is not None:
-            check_same_store(out, store_fingerprint, resuming)
-            recorded["store_fingerprint"] = store_fingerprint
-        check_same_fit(out, recorded, resuming, ignore=ignore)
-    run = RunDir(out, part, agree(part, resuming))
-    yield run
-    if not run.written:
-        raise RuntimeError(f"the fit into {out} ended without writing its run (RunDir.write)")
-    if part.is_main:
-        finish_run_dir(out)
+    lock = _lock(out) if part.is_main else None
+    try:
+        resuming = False
+        if part.is_main:
+            resuming = prepare_run_dir(out, resume=resume, overwrite=overwrite)
+            recorded = dict(fit)
+            if store_fingerprint is not None:
+                check_same_store(out, store_fingerprint, resuming, store=fit.get("store"))
+                recorded["store_fingerprint"] = store_fingerprint
+            check_same_fit(out, recorded, resuming, ignore=ignore)
+        run = RunDir(out, part, agree(part, resuming))
+        try:
+            yield run
+        except (OSError, RuntimeError) as exc:  # a write the fit made itself, not through us
+            if write_errno(exc) not in ONLY_ON_WRITE:
+                raise
+            raise write_failed(exc, getattr(exc, "filename", None) or out, go_on(out)) from exc
+        if not run.written:
+            raise RuntimeError(f"the fit into {out} ended without writing its run (RunDir.write)")
+        if part.is_main:
+            finish_run_dir(out)
+    finally:
+        if lock is not None:
+            lock.release()
     part.barrier()  # every process returns once the run directory is complete
+
+
+def go_on(out: Path) -> str:
+    """How to go on once a failed write into run ``out`` is fixed: ``run again with --resume``
+    when ``out`` holds a checkpoint to resume from, else ``run again``."""
+    return "run again with --resume" if has_checkpoint(out / RESUME_DIR) else "run again"
+
+
+def _lock(out: Path) -> WriteLock:
+    """The write lock of run directory ``out``, on ``out.lock`` beside it (created with its
+    parent folder)."""
+    named = out if out.name not in ("", ".", "..") else out.resolve()  # "." has no sibling
+    with writing(lock_path(named), go_on(out)):
+        named.parent.mkdir(parents=True, exist_ok=True)
+        return WriteLock(named, error=ConfigError, what="run directory")
 
 
 def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> bool:
@@ -111,6 +149,11 @@ def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> bool:
     """
     if resume and overwrite:
         raise ConfigError("pass either --resume or --overwrite, not both")
+    with writing(out, "run again"):
+        return _prepare(out, resume=resume, overwrite=overwrite)
+
+
+def _prepare(out: Path, *, resume: bool, overwrite: bool) -> bool:
     resume_dir = out / RESUME_DIR
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} exists and is not a directory; choose another -o")
@@ -125,9 +168,10 @@ def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> bool:
             f"{out} has no checkpoint to resume from ({resume_dir} holds none); "
             "run without --resume"
         )
-    only_resume_dir = out.is_dir() and [p.name for p in out.iterdir()] == [RESUME_DIR]
-    if only_resume_dir and not has_checkpoint(resume_dir):
-        shutil.rmtree(resume_dir)  # a fit that failed before its first checkpoint
+    failed_early = out.is_dir() and {p.name for p in out.iterdir()} <= {RESUME_DIR, METRICS}
+    if failed_early and not has_checkpoint(resume_dir):  # a fit that failed before its first
+        shutil.rmtree(resume_dir, ignore_errors=True)  # checkpoint: nothing to keep
+        (out / METRICS).unlink(missing_ok=True)
     if out.is_dir() and any(out.iterdir()):
         if (out / MANIFEST).is_file():
             raise ConfigError(f"{out} already holds a finished run; pass --overwrite to replace it")
@@ -155,8 +199,8 @@ def check_same_fit(
     path = out / RESUME_DIR / FIT_FILE
     current = json.loads(json.dumps(fit))
     if not resuming:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(current, indent=2) + "\n")
+        text = json.dumps(current, indent=2) + "\n"
+        atomic_write(path, lambda tmp: tmp.write_text(text), "run again")
         return
     try:
         recorded = json.loads(path.read_text())
@@ -174,8 +218,11 @@ def check_same_fit(
         )
 
 
-def check_same_store(out: Path, fingerprint: str, resuming: bool) -> None:
-    """On resume, refuse a store other than the one the run was started on (by fingerprint)."""
+def check_same_store(
+    out: Path, fingerprint: str, resuming: bool, *, store: str | None = None
+) -> None:
+    """On resume, refuse a store other than the one the run was started on (by fingerprint);
+    ``store`` is the path given now, named in the message beside the recorded one."""
     if not resuming:
         return
     try:
@@ -183,7 +230,9 @@ def check_same_store(out: Path, fingerprint: str, resuming: bool) -> None:
     except (OSError, json.JSONDecodeError):
         return
     if recorded.get("store_fingerprint") not in (None, fingerprint):
+        given = "the store given now" if store is None else f"the store {store} given now"
         raise ConfigError(
-            f"the store {recorded.get('store')} is not the one the run in {out} was started on "
-            "(its fingerprint differs); resume with that store, or start over with --overwrite"
+            f"{given} is not the one the run in {out} was started on, "
+            f"{recorded.get('store')} (their fingerprints differ); resume with that store, or "
+            "start over with --overwrite"
         )

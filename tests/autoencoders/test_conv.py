@@ -123,9 +123,14 @@ def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
     data = json.loads(config.read_text())
     data["config"]["latent_dim"] = 9
     config.write_text(json.dumps(data))
+    with pytest.raises(RunError, match=r"config\.json does not match the sha256 in its manifest"):
+        load_autoencoder(tmp_path / "ae")
+    manifest = json.loads((tmp_path / "ae" / "manifest.json").read_text())
+    del manifest["files"]  # a run written before config.json was hashed
+    (tmp_path / "ae" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(RunError, match="do not fit its config"):
         load_autoencoder(tmp_path / "ae")
     data["config"]["depth"] = 3
     config.write_text(json.dumps(data))
-    with pytest.raises(RunError, match="does not understand"):
+    with pytest.raises(RunError, match="does not describe a conv autoencoder"):
         load_autoencoder(tmp_path / "ae")

@@ -67,7 +67,14 @@ def test_unfinished_and_missing_runs_are_refused(tmp_path) -> None:
 def test_corrupt_json_is_refused(tmp_path) -> None:
     run, _, _ = make_run(tmp_path)
     (run / "config.json").write_text("{not json")
+    with pytest.raises(RunError, match=r"config\.json does not match the sha256 in its manifest"):
+        read_run(run)
+    run = old_run(tmp_path)  # written before the manifest vouched for the config
+    (run / "config.json").write_text("{not json")
     with pytest.raises(RunError, match=r"config\.json is not valid JSON"):
+        read_run(run)
+    (run / "config.json").write_text('{"kind": "invariance", "config": [2]}')
+    with pytest.raises(RunError, match=r"'config' a JSON object; restore it or re-run the fit"):
         read_run(run)
 
 

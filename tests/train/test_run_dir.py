@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from innx.errors import ConfigError
+from innx.store.locking import WriteLock
 from innx.store.runs import MANIFEST, RunInputs, StoreInput, read_run
 from innx.train import run_dir as run_dir_module
 from innx.train.checkpoints import has_checkpoint, save_checkpoint
@@ -87,8 +88,13 @@ def test_resume_refuses_changed_arguments_but_not_ignored_ones(tmp_path) -> None
 def test_resume_refuses_another_store(tmp_path) -> None:
     out = tmp_path / "run"
     interrupted(out)
-    with pytest.raises(ConfigError, match=r"is not the one the run in .* was started on"):
-        enter(out, fit=FIT, resume=True, store_fingerprint="another")
+    now = {**FIT, "store": "other.h5"}
+    with pytest.raises(ConfigError) as refused:
+        enter(out, fit=now, resume=True, store_fingerprint="another")
+    assert str(refused.value) == (
+        f"the store other.h5 given now is not the one the run in {out} was started on, acts.h5 "
+        "(their fingerprints differ); resume with that store, or start over with --overwrite"
+    )
     assert has_checkpoint(out / RESUME_DIR)  # still resumable with the right store
 
 
@@ -122,7 +128,9 @@ def test_only_the_main_process_touches_the_directory(tmp_path, monkeypatch) -> N
     monkeypatch.setattr(run_dir_module, "agree", lambda part, value: True)  # rank 0 resumes
     monkeypatch.setattr(Part, "barrier", lambda self: waited.append(self.rank))
     out = tmp_path / "run"
+    rank_0 = WriteLock(out)  # rank 0 holds the run's lock; rank 1 takes none
     with open_run_dir(out, fit=FIT, part=Part(1, 2), resume=True, store_fingerprint=STORE) as run:
         assert run.resuming  # rank 0's decision
         finish(run)
+    rank_0.release()
     assert not out.exists() and waited == [1]

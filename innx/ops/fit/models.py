@@ -9,7 +9,7 @@ from torch import nn
 
 from innx.errors import RunError
 from innx.flows import CONFIGS, MODELS, InvarianceFlow, SemanticFlow
-from innx.store.runs import RunFiles, read_run, write_run
+from innx.store.runs import RunFiles, build_from_config, read_run, write_run
 
 Model = InvarianceFlow | SemanticFlow
 
@@ -44,13 +44,9 @@ def model_of_run(
         raise RunError(
             f"{run.path} holds a {run.kind} model, but a model of kind {expected_kind!r} is needed here"
         )
-    try:
-        config = CONFIGS[run.kind].from_dict(run.config)
-    except TypeError as err:
-        raise RunError(
-            f"{run.path}/config.json does not describe a {run.kind} model: {err}"
-        ) from err
-    model: nn.Module = MODELS[run.kind](config)
+    model: nn.Module = build_from_config(
+        run, lambda: MODELS[run.kind](CONFIGS[run.kind].from_dict(run.config)), f"{run.kind} model"
+    )
     try:
         model.load_state_dict(run.tensors, strict=True)
     except RuntimeError as err:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from flows.blocks import randomize
@@ -61,5 +64,15 @@ def test_wrong_kind_and_mismatched_weights_are_refused(tmp_path) -> None:
         load_model(tmp_path / "sem", expected_kind="invariance")
     config_path = tmp_path / "sem" / "config.json"
     config_path.write_text(config_path.read_text().replace('"n_blocks": 1', '"n_blocks": 2'))
+    with pytest.raises(RunError, match=r"config\.json does not match the sha256 in its manifest"):
+        load_model(tmp_path / "sem")
+    forget_file_hashes(tmp_path / "sem")  # a run written before config.json was hashed
     with pytest.raises(RunError, match=r"do not fit its config\.json"):
         load_model(tmp_path / "sem")
+
+
+def forget_file_hashes(run: Path) -> None:
+    """Make ``run`` look written before manifests hashed ``config.json`` (``files`` absent)."""
+    manifest = json.loads((run / "manifest.json").read_text())
+    del manifest["files"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
