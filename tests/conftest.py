@@ -270,12 +270,23 @@ class SmallDisk:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def mount(self, size: int) -> None:
+    def mount(self, size: int | str) -> None:
         _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(self.path))
 
-    def resize(self, size: int) -> None:
-        """Grow (or shrink) the disk in place: 'free space and run again'."""
+    def resize(self, size: int | str) -> None:
+        """Grow (or shrink) the disk in place (``size`` in bytes, or ``"8m"``): 'free space and
+        run again'."""
         _mount("-o", f"remount,size={size}", str(self.path))
+
+    def fill(self, leave: int = 0) -> Path:
+        """Fill the disk but for ``leave`` bytes (whole pages); return the file that fills it."""
+        filler = self.path / "filler"
+        with pytest.raises(OSError), open(filler, "wb", buffering=0) as handle:
+            while True:
+                handle.write(b"\0" * 4096)
+        if leave:
+            os.truncate(filler, filler.stat().st_size - leave)
+        return filler
 
     def read_only(self) -> None:
         _mount("-o", "remount,ro", str(self.path))
@@ -290,12 +301,12 @@ def _mount(*args: str) -> None:
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
-    """``small_disk(bytes)`` mounts a fresh tmpfs of that size (unmounted after the test).
+def small_disk(tmp_path: Path) -> Iterator[Callable[[int | str], SmallDisk]]:
+    """``small_disk(size)`` (bytes, or ``"2m"``) mounts a fresh tmpfs of that size (unmounted after the test).
     Skips, saying why, where mounting is not permitted (not root, no ``mount``)."""
     mounted: list[Path] = []
 
-    def make(size: int) -> SmallDisk:
+    def make(size: int | str) -> SmallDisk:
         disk = SmallDisk(tmp_path / f"disk{len(mounted)}")
         disk.path.mkdir()
         try:

@@ -6,8 +6,6 @@ permitted); the run directory is its mount point, so the run's lock file lies ou
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,42 +25,10 @@ from innx.writes import WriteError
 FULL = "no space left on device while writing"
 
 
-class Disk:
-    """A tmpfs mounted at ``path``; :meth:`resize` changes its size, :meth:`fill` fills it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def resize(self, size: str) -> None:
-        subprocess.run(["mount", "-o", f"remount,size={size}", str(self.path)], check=True)
-
-    def fill(self, leave: int = 0) -> Path:
-        """Fill the disk but for ``leave`` bytes (whole pages); return the file that fills it."""
-        filler = self.path / "filler"
-        with pytest.raises(OSError), open(filler, "wb", buffering=0) as handle:
-            while True:
-                handle.write(b"\0" * 4096)
-        if leave:
-            os.truncate(filler, filler.stat().st_size - leave)
-        return filler
-
-
 @pytest.fixture
-def disk(tmp_path: Path) -> Iterator[Disk]:
-    path = tmp_path / "disk"
-    path.mkdir()
-    try:
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)], capture_output=True
-        )
-    except FileNotFoundError:
-        pytest.skip("no mount command here: a small tmpfs is needed to fill the disk")
-    if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here (needs root): {done.stderr.strip()}")
-    try:
-        yield Disk(path)
-    finally:
-        subprocess.run(["umount", str(path)], check=True)
+def disk(small_disk):  # type: ignore[no-untyped-def]
+    """A 2 MB tmpfs (:class:`conftest.SmallDisk`), skipped where mounting is not permitted."""
+    return small_disk("2m")
 
 
 def stray(folder: Path) -> list[str]:
