@@ -7,12 +7,16 @@
    against ``np.save`` of the same array followed by ``fsync``. Target: ratio >= 0.8.
 3. **Peak memory**: the maximum resident set of ``innx extract`` in a fresh process at N and 4N
    images. Target: flat in N (ratio ~1).
+4. **Checksums**: images/s of the same extraction into a store with HDF5 Fletcher-32 chunk
+   checksums (the default) against one without (``innx.store.activations.CHECKSUMS`` off, for
+   this measurement only). Target: ratio >= 0.95 (checksums cost at most 5 %).
 
 Contenders alternate (a, b, a, b, ...) and the best round of each is kept; compare the ratios, not
 the absolute numbers, on a noisy machine.
 
     python benchmarks/extract.py           # N = 4 000 (minutes on 2 cores)
     python benchmarks/extract.py --quick   # N = 256: checks that it runs
+    python benchmarks/extract.py --rounds 7   # more rounds: steadier best times
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+import innx.store.activations
 from innx.backbones import build_backbone
 from innx.data.spec import open_dataset
 from innx.ops.extract.extraction import ExtractOptions, extract
@@ -38,13 +43,17 @@ LAYERS = ("conv2", "pool", "fc")
 BATCH = 128
 
 
-def timed_extract(n: int, tmp: Path) -> float:
-    """Seconds of a whole extraction into a fresh store."""
+def timed_extract(n: int, tmp: Path, checksums: bool = True) -> float:
+    """Seconds of a whole extraction into a fresh store (with chunk checksums or without)."""
     out = tmp / f"acts-{time.monotonic_ns()}.h5"
     options = ExtractOptions(f"shapes:n={n},size=32,seed=0", "smallcnn", LAYERS, batch_size=BATCH)
-    start = time.perf_counter()
-    extract(options, out)
-    seconds = time.perf_counter() - start
+    innx.store.activations.CHECKSUMS = checksums
+    try:
+        start = time.perf_counter()
+        extract(options, out)
+        seconds = time.perf_counter() - start
+    finally:
+        innx.store.activations.CHECKSUMS = True
     out.unlink()
     return seconds
 
@@ -129,17 +138,19 @@ def peak_rss_mb(n: int, tmp: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="N = 256, one round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each contender")
     args = parser.parse_args()
     n = 256 if args.quick else 4000
-    rounds = 1 if args.quick else 3
+    rounds = 1 if args.quick else args.rounds
     array = np.random.default_rng(0).standard_normal((n, 64, 16, 16), dtype=np.float32)
     megabytes = array.nbytes / 1e6
     with tempfile.TemporaryDirectory(dir=os.environ.get("INNX_BENCH_DIR")) as name:
         tmp = Path(name)
         timed_extract(min(n, 256), tmp)  # warm-up: imports, thread pools
-        ext, plain, store, npy = [], [], [], []
-        for _ in range(rounds):
-            ext.append(timed_extract(n, tmp))
+        ext, plain, store, npy, unchecked = [], [], [], [], []
+        for k in range(rounds):
+            for checksums in (True, False) if k % 2 == 0 else (False, True):  # side by side
+                (ext if checksums else unchecked).append(timed_extract(n, tmp, checksums))
             plain.append(timed_plain(n))
             store.append(timed_store_write(array, tmp))
             npy.append(timed_np_save(array, tmp))
@@ -157,6 +168,8 @@ def main() -> None:
         f"{'peak RSS MB, N vs 4N':<24}{large:>12.0f}{small:>12.0f}{large / small:>8.2f}"
         "  ~1 (flat in N)"
     )
+    u = n / min(unchecked)
+    print(f"{'checksums images/s':<24}{e:>12.0f}{u:>12.0f}{e / u:>8.2f}  >= 0.95 (vs no checksums)")
 
 
 if __name__ == "__main__":

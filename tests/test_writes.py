@@ -91,6 +91,7 @@ def test_render_and_analyze_onto_a_full_disk(tiny_pipeline, small_disk) -> None:
     assert disk.files() == []
     report = disk.path / "report"
     analyze = ["--invariance", f"pool={tiny.invariance['pool']}", "--samples", "8", "--draws", "2"]
+    analyze += ["--judge-steps", "0"]  # no concepts to judge: the report is what is written
     done = innx("analyze", str(tiny.store), *analyze, "-o", str(report))
     assert_one_line_failure(done, "no space left on device while writing", str(report))
     assert disk.files() == []  # the report's temporary folder is gone too

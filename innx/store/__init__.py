@@ -1,6 +1,7 @@
 """Files a person can open: HDF5 activation stores and run directories (safetensors + JSON)."""
 
 from innx.store.activations import StoreWriter
+from innx.store.checked import CheckedDataset
 from innx.store.layout import FORMAT, VERSION, LayerSpec, StoreLayout
 from innx.store.runs import RunFiles, read_run, sha256_file, write_run
 from innx.store.shards import join_shards
@@ -10,6 +11,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "ActivationStore",
+    "CheckedDataset",
     "LayerSpec",
     "RunFiles",
     "StoreLayout",

@@ -14,9 +14,9 @@ One file per extraction, N rows, row ``i`` being one sample of the source datase
     /bad            int64 [M]                 dataset indices skipped as unreadable
 
 Crash safety. :class:`StoreWriter` creates every dataset at full size up front, uncompressed,
-allocated at creation and never filled (``ALLOC_TIME_EARLY``, ``FILL_TIME_NEVER``), without
-timestamps, and flushes the file. After that a write only puts raw bytes into space that is already
-allocated, so no HDF5 metadata changes until :meth:`StoreWriter.finish`. Each
+allocated at creation (``ALLOC_TIME_EARLY``) and without timestamps, and closes the new file.
+After that a write only puts raw bytes into space that is already allocated, so no HDF5 metadata
+changes until :meth:`StoreWriter.finish`. Each
 :meth:`StoreWriter.write` flushes its data before it marks its rows in ``/done`` (and flushes
 again), so a process killed at any moment leaves a readable file whose ``done`` rows are right;
 ``--resume`` writes the others. Compressed chunks cannot be written in place (their size is known
@@ -25,6 +25,20 @@ compressed store is written uncompressed and compressed by :meth:`StoreWriter.fi
 temporary file that replaces it atomically. Data reach the operating system at each flush (enough
 for a killed process); only the finished file is fsynced.
 
+Integrity. Every chunked dataset carries an HDF5 Fletcher-32 checksum per chunk (readers refuse
+a chunk that fails it, :class:`~innx.store.checked.CheckedDataset`). The checksum has a fixed
+size, so a chunk rewritten in place keeps its offset and size. A new store is created sparse and
+its space reserved (:mod:`innx.store.space`), so a store that does not fit fails at creation, and
+is removed, and no row written later can meet a full disk.
+
+Failed writes. A full disk, a read-only target or a failing device is a
+:class:`~innx.writes.WriteError` in one line, raised by the call that met it (h5py reports it as
+an ``OSError``, ``RuntimeError`` or ``ValueError``; the writer keeps its datasets open and HDF5's
+chunk cache off, so no failure is left for a close in a finaliser to swallow). Rows are marked
+``done`` only after their data is written, the store is marked complete only once everything
+is, and a failure after creation leaves the store resumable (``--resume``), with no temporary
+file left behind.
+
 One writer at a time: see :mod:`innx.store.locking`. The layout is :mod:`innx.store.layout`, joining
 shards :mod:`innx.store.shards`, reading :mod:`innx.store.view`; readers
 open files with HDF5 locking off, so ``innx info`` works on a store that is being written.
@@ -32,8 +46,10 @@ open files with HDF5 locking off, so ``innx info`` works on a store that is bein
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,18 +58,19 @@ import h5py
 import numpy as np
 
 from innx.errors import StoreError, first_line
-from innx.store.layout import (
-    StoreLayout,
-    check_format,
-    dataset_attrs,
-    file_signature,
-    layout_differences,
-    layout_signature,
-    root_attrs,
-)
+from innx.store.checked import CheckedDataset
+from innx.store.layout import StoreLayout, damaged, dataset_attrs, root_attrs
 from innx.store.locking import WriteLock
+from innx.store.metadata import file_signature, layout_differences, layout_signature
+from innx.store.space import check_room, new_store_file
+from innx.writes import is_write_failure, write_errno, write_failed, writing
 
 _COMPRESSED = ("layers/", "latents", "images")  # the big datasets; the small ones stay plain
+CHECKSUMS = True
+"""Whether new stores get Fletcher-32 chunk checksums; ``benchmarks/extract.py`` turns it off
+to measure what they cost. Keep it on."""
+RESUME = "run again with --resume"
+"""How to go on after a write failed once the store exists."""
 
 
 class StoreWriter:
@@ -85,16 +102,23 @@ class StoreWriter:
         self.layout = layout
         self._file: h5py.File | None = file
         self._lock = lock
+        self._failed = False
+        # Open once and kept: a temporary h5py handle flushes when it is collected, where h5py
+        # swallows the error of a failed write.
+        names = [name for name, _, _ in layout.datasets()]
+        self._datasets = {name: file[name] for name in [*names, "bad"]}
 
     @classmethod
     def create(
         cls, path: str | Path, layout: StoreLayout, *, overwrite: bool = False
     ) -> StoreWriter:
-        """A new store at ``path`` with every dataset created at full size, ``complete=False``."""
+        """A new store at ``path`` with every dataset created at full size, ``complete=False``;
+        refused at once, and removed, when it does not fit on its disk."""
         path = Path(path)
         if not path.parent.is_dir():
             raise StoreError(f"folder {path.parent} does not exist; create it first")
-        lock = WriteLock(path)
+        with writing(path, "run again"):
+            lock = WriteLock(path)
         try:
             if path.is_dir():
                 raise StoreError(f"{path} is a folder; pass a file name such as {path}/acts.h5")
@@ -102,16 +126,8 @@ class StoreWriter:
                 raise StoreError(
                     f"{path} exists; pass --resume to finish it or --overwrite to replace it"
                 )
-            try:
-                file = h5py.File(path, "w", locking=False)
-            except OSError as err:
-                raise StoreError(f"cannot write {path} ({first_line(err)})") from err
-            try:
-                _create_datasets(file, layout, "none")
-                file.flush()
-            except BaseException:
-                file.close()
-                raise
+            check_room(path, layout)
+            file = new_store_file(path, layout, lambda new: _create_datasets(new, layout, "none"))
         except BaseException:
             lock.release()
             raise
@@ -123,35 +139,33 @@ class StoreWriter:
         path = Path(path)
         if not path.is_file():
             raise StoreError(f"{path} does not exist, so there is nothing to resume; drop --resume")
-        lock = WriteLock(path)
+        with writing(path, RESUME):
+            lock = WriteLock(path)
         try:
             try:
-                file = h5py.File(path, "r+", locking=False)
+                file = h5py.File(path, "r+", locking=False, rdcc_nbytes=0)
             except OSError as err:
+                if write_errno(err) in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise write_failed(err, path, RESUME) from err
                 raise StoreError(
                     f"{path} is damaged ({first_line(err)}); pass --overwrite to start over"
                 ) from err
             try:
-                check_format(path, file)
+                stored = file_signature(path, file)  # checks the format and metadata
                 if "shards" in file.attrs:
                     raise StoreError(f"{path} joins shard files; resume each shard instead")
                 if bool(file.attrs.get("complete", False)):
                     raise StoreError(
                         f"{path} is complete; nothing to resume; pass --overwrite to extract again"
                     )
-                try:
-                    differences = layout_differences(file_signature(file), layout_signature(layout))
-                except (KeyError, ValueError, TypeError) as err:
-                    raise StoreError(
-                        f"{path} is damaged ({first_line(err)}); pass --overwrite to start over"
-                    ) from err
+                differences = layout_differences(stored, layout_signature(layout))
                 if differences:
                     raise StoreError(
                         f"cannot resume {path}: it was written for a different extraction "
                         f"({'; '.join(differences)}); pass --overwrite to start over"
                     )
             except BaseException:
-                file.close()
+                _close_quietly(file)
                 raise
         except BaseException:
             lock.release()
@@ -166,8 +180,14 @@ class StoreWriter:
 
     def pending(self) -> np.ndarray:
         """Rows not written yet: sorted ``int64 [P]``."""
-        done = self.file["done"][...]
+        done = self._read("done")
         return np.flatnonzero(~done).astype(np.int64)
+
+    def _read(self, name: str, rows: slice = slice(None)) -> np.ndarray:
+        """Rows of dataset ``name``, checked against their checksums."""
+        if self._file is None:
+            raise StoreError(f"the writer of {self.path} is closed")
+        return np.asarray(CheckedDataset(self._datasets[name], self.path)[rows])
 
     def write(
         self,
@@ -188,6 +208,8 @@ class StoreWriter:
         checked before anything is written.
         """
         file = self.file
+        if self._failed:
+            raise StoreError(f"a write to {self.path} failed; close the writer and {RESUME}")
         start, stop = self._check_rows(rows)
         given: dict[str, Any] = {"index": index, "attributes": attributes}
         optional = {"labels": labels, "latents": latents, "images": images}
@@ -205,19 +227,29 @@ class StoreWriter:
                 raise StoreError(f"write() needs {name} (the store was created with it)")
             values.append((name, _cast(name, value, (stop - start, *shape[1:]), dtype)))
         for name, value in optional.items():
-            if value is not None and name not in file:
+            if value is not None and name not in self._datasets:
                 raise StoreError(f"this store has no {name}; pass {name}=None")
-        try:
+        with self._writing(f"rows {start}..{stop - 1}"):
             for name, value in values:
-                file[name][start:stop] = value
+                self._datasets[name][start:stop] = value
+            file.flush()  # the data are written before their rows are marked done
+            self._datasets["done"][start:stop] = True
             file.flush()
-            file["done"][start:stop] = True
-            file.flush()
-        except OSError as err:
-            raise StoreError(
-                f"cannot write rows {start}..{stop - 1} of {self.path} ({first_line(err)}); "
-                "check the disk, then --resume (or --overwrite if the file is damaged)"
-            ) from err
+
+    @contextmanager
+    def _writing(self, rows: str) -> Iterator[None]:
+        """Turn a failed write inside the block into one line (a :class:`WriteError`, or a
+        damaged-store error for a chunk that failed its checksum when HDF5 read it back to
+        write part of it); the writer then closes without writing more."""
+        try:
+            yield
+        except BaseException as err:
+            self._failed = True
+            if isinstance(err, (OSError, RuntimeError, ValueError)) and "filter" in str(err):
+                raise damaged(self.path, f"{rows} touch a chunk that fails its checksum") from err
+            if is_write_failure(err):
+                raise write_failed(err, self.path, RESUME) from err
+            raise
 
     def _check_rows(self, rows: np.ndarray) -> tuple[int, int]:
         rows = np.asarray(rows)
@@ -237,24 +269,31 @@ class StoreWriter:
         values = np.asarray(indices, dtype=np.int64).ravel()
         if values.size == 0:
             return
-        bad = self.file["bad"]
-        old = bad.shape[0]
-        bad.resize((old + values.size,))
-        bad[old:] = values
-        self.file.flush()
+        with self._writing("the list of unreadable images"):
+            bad = self._datasets["bad"]
+            old = bad.shape[0]
+            bad.resize((old + values.size,))
+            bad[old:] = values
+            self.file.flush()
 
     def finish(self) -> None:
         """Mark the store complete (every row must be written), close it, release the lock."""
         file = self.file
-        missing = self.layout.n - int(np.count_nonzero(file["done"][...]))
+        missing = self.layout.n - int(np.count_nonzero(self._read("done")))
         if missing:
             raise StoreError(
                 f"cannot finish {self.path}: {missing} of {self.layout.n} rows are not written "
                 "yet; write pending() rows first"
             )
         if self.layout.compression == "none":
-            file.attrs.modify("complete", True)
-            file.flush()
+            with self._writing("the mark complete"):
+                try:
+                    file.attrs.modify("complete", True)
+                    file.flush()
+                except BaseException:
+                    with suppress(Exception):  # never left set in a store that failed
+                        file.attrs.modify("complete", False)
+                    raise
         else:
             self._compress()
         self.close()
@@ -264,35 +303,45 @@ class StoreWriter:
         file = self.file
         tmp = self.path.with_name(f".{self.path.name}.finishing")
         try:
-            with h5py.File(tmp, "w", locking=False) as out:
-                _create_datasets(out, self.layout, self.layout.compression)
-                for key, value in file.attrs.items():
-                    out.attrs[key] = value
-                out.attrs["complete"] = True
-                for name, shape, dtype in self.layout.datasets():
-                    step = 16 * self.layout.chunk_rows(shape[1:], dtype)
-                    for start in range(0, shape[0], step):
-                        out[name][start : start + step] = file[name][start : start + step]
-                out["bad"].resize(file["bad"].shape)
-                out["bad"][...] = file["bad"][...]
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            file.close()
-            os.replace(tmp, self.path)
-        except OSError as err:
-            raise StoreError(
-                f"cannot write the compressed {self.path} ({first_line(err)}); "
-                "free some disk space and finish it with --resume"
-            ) from err
+            with self._writing("the compressed copy"):
+                out = h5py.File(tmp, "w", locking=False, rdcc_nbytes=0)
+                try:
+                    _create_datasets(out, self.layout, self.layout.compression)
+                    for key, value in file.attrs.items():
+                        out.attrs[key] = value
+                    out.attrs["complete"] = True
+                    for name, shape, dtype in self.layout.datasets():
+                        step = 16 * self.layout.chunk_rows(shape[1:], dtype)
+                        target = out[name]
+                        for start in range(0, shape[0], step):
+                            rows = slice(start, start + step)
+                            target[rows] = self._read(name, rows)
+                    out["bad"].resize(self._datasets["bad"].shape)
+                    out["bad"][...] = self._read("bad")
+                    out.close()
+                except BaseException:
+                    _close_quietly(out)
+                    raise
+                with open(tmp, "rb+") as handle:
+                    os.fsync(handle.fileno())
+                file.close()
+                os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Close without finishing (the store stays resumable); idempotent."""
-        if self._file is not None:
-            file, self._file = self._file, None
-            file.close()
-        self._lock.release()
+        try:
+            if self._file is not None:
+                file, self._file = self._file, None
+                self._datasets = {}
+                if self._failed:
+                    _close_quietly(file)
+                else:
+                    with self._writing("the store"):
+                        file.close()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -303,6 +352,8 @@ class StoreWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc is not None:
+            self._failed = True  # close quietly: the error on its way out is the one to tell
         self.close()
 
 
@@ -328,6 +379,7 @@ def _create_datasets(file: h5py.File, layout: StoreLayout, compression: str) -> 
             options["chunks"] = (layout.chunk_rows(shape[1:], dtype), *shape[1:])
             options["compression"] = compression
             options["shuffle"] = True
+            options["fletcher32"] = CHECKSUMS
             if compression == "gzip":
                 options["compression_opts"] = 4
         else:
@@ -336,8 +388,21 @@ def _create_datasets(file: h5py.File, layout: StoreLayout, compression: str) -> 
             options["chunks"] = (layout.chunk_rows(shape[1:], dtype), *shape[1:])
             options["dcpl"] = dcpl
             options["fill_time"] = "never"
+            options["fletcher32"] = CHECKSUMS
         dataset = file.create_dataset(name, shape=shape, dtype=dtype, **options)
         dataset.attrs.update(dataset_attrs(layout, name))
     file.create_dataset(
-        "bad", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(1024,), track_times=False
+        "bad",
+        shape=(0,),
+        maxshape=(None,),
+        dtype=np.int64,
+        chunks=(1024,),
+        fletcher32=CHECKSUMS,
+        track_times=False,
     )
+
+
+def _close_quietly(file: h5py.File) -> None:
+    """Close ``file`` after a failure, which is the error to report, not this close's."""
+    with suppress(Exception):
+        file.close()

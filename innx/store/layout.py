@@ -1,8 +1,9 @@
-"""The layout of an activation store (format ``innx.activations`` v1) and how to compare two.
+"""The layout of an activation store (format ``innx.activations`` v1).
 
 :class:`StoreLayout` says what a store holds (rows, layers with shapes, attributes, dtypes,
 metadata); the writer (:mod:`innx.store.activations`), the shard joiner
-(:mod:`innx.store.shards`) and the reader (:mod:`innx.store.view`) all follow it.
+(:mod:`innx.store.shards`) and the reader (:mod:`innx.store.view`) all follow it. Reading a
+store's record of itself back, and comparing it with a layout, is :mod:`innx.store.metadata`.
 """
 
 from __future__ import annotations
@@ -27,14 +28,27 @@ FORMAT = "innx.activations"
 VERSION = 1
 DTYPES = ("float32", "float16")
 COMPRESSIONS = ("none", "lzf", "gzip")
-CHUNK_BYTES = 4 << 20
-"""A chunk holds at most this many bytes (fewer rows than ``batch_size`` when samples are big)."""
+CHUNK_BYTES = 256 << 10
+"""A chunk holds at most this many bytes (fewer rows than ``batch_size`` when samples are big):
+HDF5 checksums a chunk in a buffer of its own, which the C allocator reuses at this size, where
+a 4 MiB one costs a page fault per page on every write and read."""
 PLAIN_ATTRS = ("format", "version", "innx_version", "created", "complete")
 """Root attributes stored as themselves; every other root attribute is a JSON string."""
 FIELDS = ("index", "labels", "attributes", "latents", "images")
 """Per-row datasets besides the layers, by the names :meth:`ActivationStore.load` accepts."""
 RESERVED_LAYER_NAMES = (*FIELDS, "done")
 """Names a layer cannot have: the reader takes them for the store's own datasets."""
+METADATA_KEYS = ("dataset", "backbone", "preprocessing", "extract")
+"""JSON root attributes every store has (each an object, or ``null`` when not recorded)."""
+CHECKSUM_BYTES = 4
+"""What HDF5's Fletcher-32 filter adds to each chunk."""
+REEXTRACT = "extract it again (innx extract … --overwrite)"
+"""The fix for a damaged store."""
+
+
+def damaged(path: Path, what: str) -> StoreError:
+    """``"<path> is damaged: <what>; extract it again (innx extract … --overwrite)"``."""
+    return StoreError(f"{path} is damaged: {what}; {REEXTRACT}")
 
 
 def check_layer_name(name: str) -> str:
@@ -124,6 +138,16 @@ class StoreLayout:
         specs.append(("done", (n,), np.dtype(bool)))
         return specs
 
+    def nbytes(self) -> int:
+        """Bytes the per-row datasets take on disk (their data and chunk checksums), the most of
+        a store's size: what it needs free to be created."""
+        total = 0
+        for _, shape, dtype in self.datasets():
+            rows = self.chunk_rows(shape[1:], dtype)
+            total += int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            total += -(-shape[0] // rows) * CHECKSUM_BYTES
+        return total
+
     def chunk_rows(self, sample_shape: tuple[int, ...], dtype: np.dtype[Any]) -> int:
         """Rows per chunk: ``min(batch_size, n)``, fewer when that would pass ``CHUNK_BYTES``."""
         rows = min(self.batch_size, self.n)
@@ -182,101 +206,3 @@ def dataset_attrs(layout: StoreLayout, name: str) -> dict[str, Any]:
     if name == "latents":
         return {"autoencoder": layout.autoencoder or ""}
     return {}
-
-
-def check_format(path: Path, file: h5py.File) -> None:
-    found = file.attrs.get("format")
-    if found != FORMAT:
-        raise StoreError(
-            f"{path} is not an innx activation store (format attribute {found!r}, expected "
-            f"{FORMAT!r}); make one with innx extract"
-        )
-    version = int(file.attrs.get("version", 0))
-    if version > VERSION:
-        raise StoreError(
-            f"{path} was written by a newer innx (format version {version}, this one reads "
-            f"{VERSION}); upgrade innx"
-        )
-
-
-def _identity(metadata: dict[str, Any]) -> dict[str, Any]:
-    """What must match to resume: dataset fingerprint, backbone name and weights, preprocessing."""
-    found: dict[str, Any] = {}
-
-    def visit(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                path = f"{prefix}.{key}"
-                if key == "fingerprint" or "sha256" in key or path == "backbone.name":
-                    found[path] = item
-                else:
-                    visit(path, item)
-
-    visit("dataset", metadata.get("dataset"))
-    visit("backbone", metadata.get("backbone"))
-    found["preprocessing"] = metadata.get("preprocessing")
-    return found
-
-
-def layout_signature(layout: StoreLayout) -> dict[str, Any]:
-    return {
-        "rows": layout.n,
-        "layers": [[la.name, la.module, [int(s) for s in la.shape]] for la in layout.layers],
-        "layer dtype": layout.dtype,
-        "attributes": [[a.name, a.kind, list(a.categories)] for a in layout.attributes],
-        "labels": layout.has_labels,
-        "latent size": layout.latent_dim,
-        "autoencoder": layout.autoencoder if layout.latent_dim is not None else None,
-        "image shape": list(layout.image_shape) if layout.image_shape is not None else None,
-        **_identity(json.loads(json.dumps(layout.metadata))),
-    }
-
-
-def file_signature(file: h5py.File) -> dict[str, Any]:
-    layers = file["layers"]
-    attributes = file["attributes"].attrs
-    names, kinds = json.loads(attributes["names"]), json.loads(attributes["kinds"])
-    categories = json.loads(attributes["categories"])
-    dtypes = {str(layers[name].dtype) for name in layers}
-    return {
-        "rows": int(file["done"].shape[0]),
-        "layers": [
-            [name, layers[name].attrs["module"], json.loads(layers[name].attrs["shape"])]
-            for name in layers
-        ],
-        "layer dtype": dtypes.pop() if len(dtypes) == 1 else sorted(dtypes),
-        "attributes": [list(a) for a in zip(names, kinds, categories, strict=True)],
-        "labels": "labels" in file,
-        "latent size": int(file["latents"].shape[1]) if "latents" in file else None,
-        "autoencoder": (file["latents"].attrs.get("autoencoder") or None)
-        if "latents" in file
-        else None,
-        "image shape": list(file["images"].shape[1:]) if "images" in file else None,
-        **_identity(json_attrs(file)),
-    }
-
-
-def layout_differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """``"<what> differ (file: …, now: …)"`` for each entry that is not the same."""
-    out = []
-    for key in sorted(set(stored) | set(wanted), key=list({**stored, **wanted}).index):
-        if stored.get(key) != wanted.get(key):
-            out.append(f"{key}: file has {_short(stored.get(key))}, now {_short(wanted.get(key))}")
-    return out
-
-
-def _short(value: Any, limit: int = 120) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def json_attrs(file: h5py.File) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in file.attrs.items():
-        if key in PLAIN_ATTRS:
-            continue
-        try:
-            out[key] = json.loads(value)
-        except (TypeError, ValueError):
-            out[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
-    return out

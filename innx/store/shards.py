@@ -14,15 +14,10 @@ import h5py
 import numpy as np
 
 from innx.errors import ConfigError, StoreError, first_line
-from innx.store.layout import (
-    StoreLayout,
-    check_format,
-    dataset_attrs,
-    file_signature,
-    layout_differences,
-    layout_signature,
-    root_attrs,
-)
+from innx.store.checked import CheckedDataset
+from innx.store.layout import StoreLayout, dataset_attrs, root_attrs
+from innx.store.metadata import file_signature, layout_differences, layout_signature
+from innx.writes import writing
 
 
 def join_shards(path: str | Path, shards: Sequence[str | Path], layout: StoreLayout) -> None:
@@ -43,11 +38,12 @@ def join_shards(path: str | Path, shards: Sequence[str | Path], layout: StoreLay
     if total != layout.n:
         raise StoreError(f"the shards hold {total} rows, the layout {layout.n}; join all shards")
     relative = [os.path.relpath(Path(shard).resolve(), path.parent.resolve()) for shard in shards]
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    with writing(path):
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
     tmp = Path(name)
     try:
-        with h5py.File(tmp, "w", locking=False) as file:
+        with writing(path), h5py.File(tmp, "w", locking=False) as file:
             file.attrs.update(root_attrs(layout))
             file.attrs["complete"] = all(complete for _, _, complete, _ in infos)
             file.attrs["shards"] = json.dumps(relative)
@@ -62,7 +58,7 @@ def join_shards(path: str | Path, shards: Sequence[str | Path], layout: StoreLay
                 dataset = file.create_virtual_dataset(ds_name, virtual)
                 dataset.attrs.update(dataset_attrs(layout, ds_name))
             bad = np.concatenate([bad for _, _, _, bad in infos]).astype(np.int64)
-            file.create_dataset("bad", data=bad, maxshape=(None,), chunks=(1024,))
+            file.create_dataset("bad", data=bad, maxshape=(None,), chunks=(1024,), fletcher32=True)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -77,12 +73,14 @@ def _read_shard(path: Path, layout: StoreLayout) -> tuple[Path, int, bool, np.nd
     except OSError as err:
         raise StoreError(f"shard {path} is not a readable HDF5 file ({first_line(err)})") from err
     with file:
-        check_format(path, file)
-        n = int(file["done"].shape[0])
-        differences = layout_differences(
-            file_signature(file), layout_signature(replace(layout, n=n))
-        )
+        stored = file_signature(path, file)  # checks the format and metadata
+        n = int(stored["rows"])
+        differences = layout_differences(stored, layout_signature(replace(layout, n=n)))
         if differences:
             raise StoreError(f"shard {path} does not match the others ({'; '.join(differences)})")
-        bad = np.asarray(file["bad"][...]) if "bad" in file else np.zeros(0, np.int64)
+        bad = (
+            np.asarray(CheckedDataset(file["bad"], path)[...])
+            if "bad" in file
+            else np.zeros(0, np.int64)
+        )
         return path, n, bool(file.attrs.get("complete", False)), bad

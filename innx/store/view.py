@@ -5,28 +5,34 @@ A torch dataset's item ``i`` is a tuple with one tensor per field, in the order 
 ``[*shape]`` (their stored dtype), ``latents`` ``[d]``, ``attributes`` ``[K]``, ``images`` uint8
 ``[H, W, C]``, ``labels`` and ``index`` int64 scalars. The format is described in
 :mod:`innx.store.activations`.
+
+Every read of a row checks it (:class:`~innx.store.checked.CheckedDataset`): a chunk that fails
+its checksum is one line naming the store, the dataset and the rows. Stores written before
+checksums read as before.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from innx.data.base import AttributeKind, check_index, hash_json
-from innx.data.kinds import as_kind, parse_kind
+from innx.data.base import CATEGORICAL, AttributeKind, check_index, hash_json
+from innx.data.kinds import as_kind
 from innx.errors import ConfigError, StoreError, first_line
-from innx.store.layout import FIELDS, FORMAT, check_format, json_attrs
+from innx.store.checked import CheckedDataset
+from innx.store.layout import FIELDS, FORMAT, damaged
+from innx.store.metadata import read_meta
 
 FINGERPRINT_ROWS = 64
 """Rows read from each end of every per-row dataset for :meth:`ActivationStore.fingerprint`."""
@@ -77,7 +83,10 @@ class StreamingDataset(Dataset[tuple[torch.Tensor, ...]]):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         i = check_index(i, self.n)
         file = self._open()
-        return tuple(torch.from_numpy(np.asarray(file[name][i])) for name in self.names)
+        return tuple(
+            torch.from_numpy(np.asarray(CheckedDataset(file[name], self.path)[i]))
+            for name in self.names
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -122,11 +131,20 @@ class ActivationStore:
                 "pass an activation store made by innx extract"
             ) from err
         try:
-            check_format(self.path, self.file)
+            meta = read_meta(self.path, self.file)
+            self.metadata: dict[str, Any] = {
+                "innx_version": self.file.attrs.get("innx_version"),
+                "created": self.file.attrs.get("created"),
+                **meta.metadata,
+            }
+            self.layer_names: list[str] = [name for name, _, _ in meta.layers]
+            self.attribute_names: list[str] = meta.attribute_names
+            self.attribute_kinds: list[str] = meta.attribute_kinds
+            self.attribute_categories: list[list[str]] = meta.attribute_categories
             self._check_shards()
-            self.n = int(self.file["done"].shape[0])
-            self.done_count = int(np.count_nonzero(self.file["done"][...]))
+            self.n = meta.n
             self.complete = bool(self.file.attrs.get("complete", False))
+            self.done_count = self._count_done()
             if not self.complete and not allow_incomplete:
                 raise StoreError(
                     f"{self.path} is incomplete ({self.done_count} of {self.n} rows); "
@@ -135,19 +153,21 @@ class ActivationStore:
         except BaseException:
             self.file.close()
             raise
-        self.layer_names: list[str] = list(self.file["layers"])
-        self.metadata: dict[str, Any] = {
-            "innx_version": self.file.attrs.get("innx_version"),
-            "created": self.file.attrs.get("created"),
-            **json_attrs(self.file),
-        }
-        attrs = self.file["attributes"].attrs
-        self.attribute_names: list[str] = json.loads(attrs["names"])
-        self.attribute_kinds: list[str] = json.loads(attrs["kinds"])
-        self.attribute_categories: list[list[str]] = json.loads(attrs["categories"])
+
+    def _count_done(self) -> int:
+        """Rows written. A store being written may be read while a chunk of ``done`` is half
+        rewritten (its checksum then fails): read again before calling it damaged."""
+        for attempt in range(3):
+            try:
+                return int(np.count_nonzero(self.dataset("done")[...]))
+            except StoreError:
+                if self.complete or attempt == 2:
+                    raise
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
 
     def _check_shards(self) -> None:
-        shards = json.loads(self.file.attrs.get("shards", "[]"))
+        shards = self.metadata.get("shards") or []
         missing = [s for s in shards if not (self.path.parent / s).is_file()]
         if missing:
             raise StoreError(
@@ -155,14 +175,23 @@ class ActivationStore:
                 "keep the shard files next to it"
             )
 
-    def layer(self, name: str) -> h5py.Dataset:
+    def layer(self, name: str) -> CheckedDataset:
         """Layer ``name``: ``[N, *shape]`` dataset."""
         if name not in self.layer_names:
             raise StoreError(
                 f"layer {name!r} is not in {self.path}; choose one of: {', '.join(self.layer_names)}"
             )
-        dataset: h5py.Dataset = self.file["layers"][name]
-        return dataset
+        return CheckedDataset(self.file["layers"][name], self.path)
+
+    def dataset(self, name: str) -> CheckedDataset:
+        """A dataset of the store whose reads are checked (:class:`CheckedDataset`): a field
+        (``"latents"``, ``"labels"`` …), a layer name, or an HDF5 path (``"layers/conv2"``,
+        ``"done"``, ``"bad"``). Read through this, not ``store.file[...]``."""
+        if name not in FIELDS and name not in self.layer_names:
+            found = self.file.get(name)
+            if isinstance(found, h5py.Dataset):
+                return CheckedDataset(found, self.path)
+        return CheckedDataset(self.file[self.dataset_name(name)], self.path)
 
     def layer_info(self) -> list[dict[str, Any]]:
         """One dict per layer: name, module, shape (per sample), dtype, chunks, compression."""
@@ -204,17 +233,17 @@ class ActivationStore:
             }
         )
 
-    def _optional(self, name: str) -> h5py.Dataset | None:
+    def _optional(self, name: str) -> CheckedDataset | None:
         dataset = self.file.get(name)
-        return dataset if isinstance(dataset, h5py.Dataset) else None
+        return CheckedDataset(dataset, self.path) if isinstance(dataset, h5py.Dataset) else None
 
     @property
-    def latents(self) -> h5py.Dataset | None:
+    def latents(self) -> CheckedDataset | None:
         """Autoencoder codes ``zbar``: ``float32 [N, d]``, or ``None``."""
         return self._optional("latents")
 
     @property
-    def images(self) -> h5py.Dataset | None:
+    def images(self) -> CheckedDataset | None:
         """Thumbnails: ``uint8 [N, H, W, C]``, or ``None``."""
         return self._optional("images")
 
@@ -227,7 +256,7 @@ class ActivationStore:
     @cached_property
     def attributes(self) -> np.ndarray:
         """Attribute values ``float32 [N, K]`` (categorical ones hold category indices)."""
-        return np.asarray(self.file["attributes"][...])
+        return np.asarray(self.dataset("attributes")[...])
 
     def attribute(
         self, name: str, kind: AttributeKind | None = None
@@ -236,24 +265,48 @@ class ActivationStore:
         read as ``kind`` when given (:func:`innx.data.kinds.as_kind`: category ``"7"`` → 7.0, or
         whole numbers → category indices over the rows that were read). A stated kind belongs to
         a fit or an analysis, not to the store, so one store serves either reading; a
-        :class:`ConfigError` says when the values cannot be read as ``kind``."""
+        :class:`ConfigError` says when the values cannot be read as ``kind``. Values a store
+        cannot hold (NaN, or a categorical code that is no category's index) are refused in one
+        line naming a row: the store is damaged."""
         if name not in self.attribute_names:
             raise StoreError(
                 f"{self.path} has no attribute {name!r}; its attributes are: "
                 f"{', '.join(self.attribute_names) or 'none'}"
             )
         k = self.attribute_names.index(name)
-        recorded = parse_kind(self.attribute_kinds[k], name)
-        values = self.attributes[:, k]
-        if kind is None:
-            return recorded, values.astype(np.float64)
+        recorded = cast(AttributeKind, self.attribute_kinds[k])  # checked when opened
+        values = self.attributes[:, k].astype(np.float64)
+        rows = self.index != -1
         categories = self.attribute_categories[k]
-        return kind, as_kind(name, values, recorded, categories, kind, rows=self.index != -1)
+        self._check_values(name, values, rows, recorded == CATEGORICAL, len(categories))
+        if kind is None:
+            return recorded, values
+        return kind, as_kind(name, values, recorded, categories, kind, rows=rows)
+
+    def _check_values(
+        self, name: str, values: np.ndarray, rows: np.ndarray, categorical: bool, count: int
+    ) -> None:
+        """Refuse, in ``rows`` (a mask: the rows that hold a sample), a value that is NaN or
+        infinite, or, ``categorical``, a code that is not a whole number in ``0..count-1``
+        (``count`` 0, no categories recorded: any whole number ``>= 0``)."""
+        taken = values[rows]
+        bad = ~np.isfinite(taken)
+        why = ""
+        if categorical and not bad.any():
+            bad = (taken != np.round(taken)) | (taken < 0)
+            if count:
+                bad |= taken >= count
+            span = f"0..{count - 1}" if count else "a whole number >= 0"
+            why = f", which is not a category index ({span})"
+        if bad.any():
+            row = int(np.flatnonzero(rows)[np.flatnonzero(bad)[0]])
+            value = "NaN" if np.isnan(values[row]) else f"{values[row]:g}"
+            raise damaged(self.path, f"attribute {name!r} holds {value} at row {row}{why}")
 
     @cached_property
     def index(self) -> np.ndarray:
         """Sample index in the source dataset of each row: ``int64 [N]``."""
-        return np.asarray(self.file["index"][...])
+        return np.asarray(self.dataset("index")[...])
 
     @cached_property
     def bad(self) -> np.ndarray:
@@ -273,7 +326,7 @@ class ActivationStore:
 
     def load(self, name: str) -> np.ndarray:
         """A layer, ``"latents"``, ``"images"`` (or another per-row field) fully in memory."""
-        return np.asarray(self.file[self.dataset_name(name)][...])
+        return np.asarray(self.dataset(name)[...])
 
     def torch_dataset(
         self, fields: Sequence[str], *, in_memory: bool | None = None, cap_bytes: int = 2 << 30
@@ -291,18 +344,18 @@ class ActivationStore:
         if in_memory is None:
             in_memory = sum(self.file[name].nbytes for name in names) <= cap_bytes
         if in_memory:
-            return MemoryDataset([np.asarray(self.file[name][...]) for name in names])
+            return MemoryDataset([np.asarray(self.dataset(name)[...]) for name in names])
         return StreamingDataset(self.path, names, self.n)
 
-    def _datasets(self) -> Iterator[h5py.Dataset]:
+    def _datasets(self) -> Iterator[CheckedDataset]:
         for name in ("index", "labels", "attributes"):
             if name in self.file:
-                yield self.file[name]
+                yield self.dataset(name)
         for name in self.layer_names:
-            yield self.file["layers"][name]
+            yield self.layer(name)
         for name in ("latents", "images", "done", "bad"):
             if name in self.file:
-                yield self.file[name]
+                yield self.dataset(name)
 
     def summary(self) -> dict[str, Any]:
         """JSON-able description: path, format, completeness, metadata, datasets, size on disk."""

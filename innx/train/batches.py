@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from innx.errors import ConfigError
+from innx.store.checked import CheckedDataset
 from innx.store.view import ActivationStore
 from innx.train.distributed import Part
 
@@ -254,7 +255,7 @@ class StoreBatches:
         size = sum(stop - start for start, stop in spans)
         out = []
         for name in self.names:
-            dataset = file[name]
+            dataset = CheckedDataset(file[name], self.path)  # a damaged chunk: one line
             array = np.empty((size, *dataset.shape[1:]), dataset.dtype)
             at = 0
             for start, stop in spans:

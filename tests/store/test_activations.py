@@ -148,7 +148,7 @@ def test_round_trip(tmp_path: Path, dtype: str, compression: str, extras: bool) 
 
 def test_chunks_are_batches_of_rows(tmp_path: Path) -> None:
     layout = make_layout(
-        n=300, batch_size=64, layers=(*make_layout().layers, LayerSpec("big", "big", (512, 1024)))
+        n=300, batch_size=64, layers=(*make_layout().layers, LayerSpec("big", "big", (64, 256)))
     )
     StoreWriter.create(tmp_path / "acts.h5", layout).close()
     with h5py.File(tmp_path / "acts.h5", "r") as file:
@@ -157,7 +157,7 @@ def test_chunks_are_batches_of_rows(tmp_path: Path) -> None:
             assert chunks[1:] == shape[1:], name
             assert 1 <= chunks[0] <= 64
         assert file["layers/conv1"].chunks == (64, 3, 4, 4)
-        assert file["layers/big"].chunks == (2, 512, 1024)  # capped at 4 MiB
+        assert file["layers/big"].chunks == (4, 64, 256)  # capped at 256 KiB
         assert (
             file["layers/conv1"].id.get_create_plist().get_alloc_time() == h5py.h5d.ALLOC_TIME_EARLY
         )

@@ -26,6 +26,7 @@ from innx.errors import ConfigError
 from innx.flows import estimate_factor_sizes
 from innx.flows.semantic import RESIDUAL
 from innx.ops.fit.semantic.options import SemanticFit, input_field
+from innx.store.checked import CheckedDataset
 from innx.store.view import ActivationStore
 from innx.train.batches import MEMORY_CAP, hold_in_memory
 from innx.train.distributed import SINGLE, Part
@@ -55,7 +56,7 @@ class InputTable:
         self.path = Path(path)
         with ActivationStore(self.path) as store:
             self.name = store.dataset_name(field)
-            dataset = store.file[self.name]
+            dataset = store.dataset(self.name)
             self.n = int(dataset.shape[0])
             self.dim = math.prod(dataset.shape[1:])
             stored = self.n * self.dim * dataset.dtype.itemsize
@@ -70,7 +71,8 @@ class InputTable:
         if self._memory is not None:
             return self._memory[torch.from_numpy(rows)]
         unique, where = np.unique(rows, return_inverse=True)
-        return self._flat(self._open()[self.name][unique])[torch.from_numpy(where.ravel())]
+        vectors = CheckedDataset(self._open()[self.name], self.path)[unique]
+        return self._flat(vectors)[torch.from_numpy(where.ravel())]
 
     def _flat(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).float().reshape(len(array), self.dim)
