@@ -15,7 +15,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -230,6 +232,38 @@ def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
     from tiny_pipeline import build_tiny_pipeline
 
     return built_once(tmp_path_factory, "tiny-pipeline", build_tiny_pipeline)
+
+
+QUICK_DEMO_SEED = 3
+
+
+@dataclass(frozen=True)
+class QuickDemo:
+    """``innx demo --quick --seed 3 -o ROOT/seed-3`` as it ran the first time: its folder, what
+    it printed, and how long it took (for the demo's tests and ``benchmarks/demo_figures.py``,
+    which reuses a finished ``seed-S`` folder)."""
+
+    root: Path
+    out: Path
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def quick_demo(tmp_path_factory: pytest.TempPathFactory) -> QuickDemo:
+    """The quick demo run once per test run and shared; tests must not modify its folder."""
+    return built_once(tmp_path_factory, "quick-demo", _run_quick_demo)
+
+
+def _run_quick_demo(root: Path) -> QuickDemo:
+    out = root / f"seed-{QUICK_DEMO_SEED}"
+    cmd = [sys.executable, "-m", "innx", "demo", "--quick", "--seed", str(QUICK_DEMO_SEED)]
+    started = time.perf_counter()
+    done = subprocess.run([*cmd, "-o", str(out)], capture_output=True, text=True, timeout=900)
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr
+    return QuickDemo(root, out, done.stdout, done.stderr, seconds)
 
 
 SHAPES_PIPELINE_DATA = "shapes:n=20000,size=32,seed=3"  # 2000 held-out rows: v's mean to ±0.02

@@ -7,10 +7,10 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import QUICK_DEMO_SEED
 
 from innx.ops.demo.plan import PLANS
 
@@ -21,44 +21,45 @@ def innx(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_quick_demo_runs_end_to_end_then_skips_and_resumes(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    started = time.perf_counter()
-    first = innx("demo", "--quick", "-o", str(out))
-    seconds = time.perf_counter() - started
-    assert first.returncode == 0, first.stderr
-    report = Path(first.stdout.strip())
+def test_quick_demo_runs_end_to_end_then_skips_and_resumes(quick_demo, tmp_path: Path) -> None:
+    out = quick_demo.out  # the first run, shared with benchmarks/demo_figures.py's test
+    report = Path(quick_demo.stdout.strip())
     assert report == out / "report"
-    stage_lines = [line for line in first.stderr.splitlines() if line.startswith("[")]
+    stage_lines = [line for line in quick_demo.stderr.splitlines() if line.startswith("[")]
     # data, classifier, autoencoder, extract, t per layer, e, render, analyze
     stages = 7 + len(PLANS["quick"].layers)
-    assert len([line for line in stage_lines if "done in" in line]) == stages, first.stderr
+    assert len([line for line in stage_lines if "done in" in line]) == stages, quick_demo.stderr
     for name in ("report.json", "report.md", "report.html"):
         assert (report / name).is_file()
     summary = json.loads((report / "report.json").read_text())
     assert set(summary["layers"]) == set(PLANS["quick"].layers)
     figures = sorted(p.name for p in (out / "figures").iterdir())
     assert {"samples.png", "layers.png", "mix.png", "animate.gif", "swap-shape.png"} <= set(figures)
-    print(f"innx demo --quick: {seconds:.1f} s")
+    print(f"innx demo --quick: {quick_demo.seconds:.1f} s")
 
-    again = innx("demo", "--quick", "-o", str(out))
+    seed = ["--seed", str(QUICK_DEMO_SEED)]
+    again = innx("demo", "--quick", *seed, "-o", str(out))
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("skipped") == stages
 
     # the same seed and thread count on the CPU give the same numbers, from scratch
-    twin = innx("demo", "--quick", "-o", str(tmp_path / "twin"))
-    assert twin.returncode == 0, twin.stderr
+    twin = tmp_path / "twin"
+    made = innx("demo", "--quick", *seed, "-o", str(twin))
+    assert made.returncode == 0, made.stderr
     numbers = [numbers_of(json.loads((d / "report" / "report.json").read_text()))
-               for d in (out, tmp_path / "twin")]  # fmt: skip
+               for d in (out, twin)]  # fmt: skip
     assert numbers[0] == numbers[1] and len(numbers[0]) > 100
 
     # an interrupted demo: the semantic run and everything after it are gone
-    shutil.rmtree(out / "sem")
-    shutil.rmtree(out / "report")
-    resumed = innx("demo", "--quick", "-o", str(out))
+    shutil.rmtree(twin / "sem")
+    shutil.rmtree(twin / "report")
+    resumed = innx("demo", "--quick", *seed, "-o", str(twin))
     assert resumed.returncode == 0, resumed.stderr
-    made = [line for line in resumed.stderr.splitlines() if "done in" in line]
-    assert [line.split("]")[1].split(":")[0].strip() for line in made] == ["semantic", "analyze"]
+    made_now = [line for line in resumed.stderr.splitlines() if "done in" in line]
+    assert [line.split("]")[1].split(":")[0].strip() for line in made_now] == [
+        "semantic",
+        "analyze",
+    ]
 
 
 def numbers_of(value: object, path: str = "") -> dict[str, float]:
