@@ -354,3 +354,17 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[int | str], SmallDisk]]:
     yield make
     for path in mounted:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def flip_a_bit(path: Path, name: str, chunk: int) -> None:
+    """Flip one bit in the middle of chunk ``chunk`` (along N) of dataset ``name``."""
+    import h5py
+
+    with h5py.File(path, "r") as file:
+        info = file[name].id.get_chunk_info(chunk)
+        where = info.byte_offset + info.size // 2
+    with open(path, "r+b") as handle:
+        handle.seek(where)
+        byte = handle.read(1)[0]
+        handle.seek(where)
+        handle.write(bytes([byte ^ 0x10]))

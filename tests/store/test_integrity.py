@@ -12,6 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from conftest import flip_a_bit
 from typer.testing import CliRunner
 
 import innx.store.activations as activations
@@ -24,18 +25,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_activations import expected, make_layout, write_rows, write_store
 
 DAMAGED = "is damaged: rows 16..23 of {name} fail their checksum; extract it again (innx extract … --overwrite)"
-
-
-def flip_a_bit(path: Path, name: str, chunk: int) -> None:
-    """Flip one bit in the middle of chunk ``chunk`` (along N) of dataset ``name``."""
-    with h5py.File(path, "r") as file:
-        info = file[name].id.get_chunk_info(chunk)
-        where = info.byte_offset + info.size // 2
-    with open(path, "r+b") as handle:
-        handle.seek(where)
-        byte = handle.read(1)[0]
-        handle.seek(where)
-        handle.write(bytes([byte ^ 0x10]))
 
 
 def chunk_places(path: Path) -> dict[str, list[tuple[int, int]]]:

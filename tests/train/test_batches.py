@@ -302,3 +302,40 @@ def test_a_pickled_stream_works_in_another_process(store: Path, tmp_path: Path) 
     np.testing.assert_array_equal(np.load(tmp_path / "fc.npy"), expected[1].numpy())
     batches.close()
     batches.close()
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_a_damaged_chunk_stops_training_in_one_line(tmp_path: Path, in_memory: bool) -> None:
+    """Not garbage fed to the loop (which would end as "loss became nan"): the rows named."""
+    from conftest import flip_a_bit, write_synthetic_store
+
+    path = write_synthetic_store(tmp_path / "acts.h5", n=2000)
+    with h5py.File(path, "r") as file:
+        chunk = file["layers/fc"].chunks[0]
+    flip_a_bit(path, "layers/fc", 3)  # away from the rows a fingerprint reads
+    batches = StoreBatches(path, ["fc", "latents"], np.arange(2000), 50, 0, in_memory=in_memory)
+    with pytest.raises(StoreError) as caught:
+        for step in range(batches.steps_per_epoch):
+            batches.batch(step)
+    rows = f"rows {3 * chunk}..{4 * chunk - 1}"
+    assert str(caught.value) == (
+        f"{path} is damaged: {rows} of layers/fc fail their checksum; "
+        "extract it again (innx extract … --overwrite)"
+    )
+
+
+def test_a_fit_on_a_damaged_store_is_one_line_and_writes_no_run(tmp_path: Path) -> None:
+    from conftest import flip_a_bit, write_synthetic_store
+    from typer.testing import CliRunner
+
+    from innx.cli.app import build_app
+
+    path = write_synthetic_store(tmp_path / "acts.h5", n=2000)
+    flip_a_bit(path, "layers/fc", 3)
+    out = tmp_path / "inv"
+    args = ["fit", "invariance", str(path), "--layer", "fc", "--steps", "3", "-o", str(out)]
+    result = CliRunner().invoke(build_app(), args, prog_name="innx")
+    assert result.exit_code == 1 and result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "is damaged: rows" in errors[0] and "Traceback" not in result.stderr
+    assert not (out / "manifest.json").exists()
