@@ -124,3 +124,28 @@ def test_demo_figures_prints_the_readme_tables(quick_demo) -> None:
     assert len(rows) == 3  # kept, share, share / ceiling
     assert all(" ± 0.00" in row for row in rows)  # one seed: no spread
     assert any(line.startswith("- seed 3: ") for line in lines)
+
+
+@pytest.mark.slow
+def test_the_gpu_check_dry_runs_on_the_cpu(tmp_path: Path) -> None:
+    """``benchmarks/gpu.py --dry-run`` (what ``DRY_RUN=1 bash benchmarks/gpu.sh`` runs after
+    installing): the CUDA steps skipped with a line each, the rest passed, one summary table."""
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu.py"), "--dry-run", "-o", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[kernel tests] skipped: needs a CUDA device" in result.stderr
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary == result.stdout
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1] for line in
+            summary.splitlines() if line.startswith("| ") and " | " in line[2:]}  # fmt: skip
+    assert rows == {
+        "step": "result",
+        "environment": "passed",
+        "kernel tests": "skipped",
+        "graph-step tests": "skipped",
+        "pipeline": "passed",
+        "kernels benchmark": "passed",
+    }
+    assert "## kernels benchmark" in summary and "eager/s" in summary
