@@ -111,8 +111,12 @@ def write_failed(exc: BaseException, path: str | os.PathLike[str], then: str) ->
 
 
 @contextmanager
-def writing(path: str | os.PathLike[str], then: str = "run again") -> Iterator[None]:
-    """Turn a failed write inside the block into a :class:`WriteError` naming ``path``.
+def writing(
+    path: str | os.PathLike[str], then: str | Callable[[], str] = "run again"
+) -> Iterator[None]:
+    """Turn a failed write inside the block into a :class:`WriteError` naming ``path``;
+    ``then`` may be a function, asked when the write fails (whether a checkpoint is there to
+    resume from, say).
 
     >>> with writing("/nonexistent/dir/x.txt"):  # doctest: +ELLIPSIS
     ...     _ = open("/nonexistent/dir/x.txt", "w")
@@ -124,7 +128,7 @@ def writing(path: str | os.PathLike[str], then: str = "run again") -> Iterator[N
     except Exception as exc:
         if not is_write_failure(exc):
             raise
-        raise write_failed(exc, path, then) from exc
+        raise write_failed(exc, path, then if isinstance(then, str) else then()) from exc
 
 
 def temporary_sibling(path: Path) -> Path:

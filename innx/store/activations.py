@@ -58,7 +58,7 @@ import h5py
 import numpy as np
 
 from innx.errors import StoreError, first_line
-from innx.store.checked import CheckedDataset
+from innx.store.checked import CheckedDataset, fails_checksum
 from innx.store.layout import StoreLayout, damaged, dataset_attrs, root_attrs
 from innx.store.locking import WriteLock
 from innx.store.metadata import file_signature, layout_differences, layout_signature
@@ -245,7 +245,7 @@ class StoreWriter:
             yield
         except BaseException as err:
             self._failed = True
-            if isinstance(err, (OSError, RuntimeError, ValueError)) and "filter" in str(err):
+            if fails_checksum(err):
                 raise damaged(self.path, f"{rows} touch a chunk that fails its checksum") from err
             if is_write_failure(err):
                 raise write_failed(err, self.path, RESUME) from err

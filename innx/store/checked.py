@@ -85,7 +85,7 @@ class CheckedDataset:
             except (OSError, RuntimeError) as found:
                 rows = f"row {start}" if stop - start == 1 else f"rows {start}..{stop - 1}"
                 where = f" (in {shard})" if shard else ""
-                if "filter" in str(found):
+                if fails_checksum(found):
                     return damaged(self.path, f"{rows} of {name}{where} fail their checksum")
                 return StoreError(
                     f"{self.path}: {rows} of {name}{where} cannot be read ({first_line(found)}); "
@@ -95,6 +95,12 @@ class CheckedDataset:
             f"{self.path}: {name} cannot be read ({first_line(err)}); "
             "check the disk, or extract it again (innx extract … --overwrite)"
         )
+
+
+def fails_checksum(err: BaseException) -> bool:
+    """Whether h5py's ``err`` is a chunk that failed its checksum (HDF5 reports the Fletcher-32
+    filter failing: "filter returned failure during read")."""
+    return isinstance(err, (OSError, RuntimeError, ValueError)) and "filter" in str(err)
 
 
 def _row_span(key: Any, shape: tuple[int, ...]) -> tuple[int, int]:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import torch
 
 from innx.errors import RunError, first_line
 from innx.store.runs import sha256_file
-from innx.writes import is_write_failure, write_failed
+from innx.writes import writing
 
 POINTER = "checkpoint.json"
 """The name of the file that says which checkpoint is current (its presence means "resumable")."""
@@ -71,19 +70,16 @@ def save_checkpoint(folder: Path, state: dict[str, Any], step: int) -> Path:
     return path
 
 
-@contextmanager
-def writing_fit(folder: Path, path: Path) -> Iterator[None]:
-    """Turn a failed write of ``path`` inside the block into a one-line
-    :class:`~innx.writes.WriteError` that says how to go on once fixed: ``run again with
-    --resume`` when ``folder`` (a run's ``resume/``) holds a checkpoint, else ``run again``
-    (decided when it fails: a checkpoint may have been written meanwhile)."""
-    try:
-        yield
-    except Exception as exc:
-        if not is_write_failure(exc):
-            raise
-        then = "run again with --resume" if has_checkpoint(folder) else "run again"
-        raise write_failed(exc, path, then) from exc
+def go_on(folder: Path) -> str:
+    """How to go on once a failed write of a fit is fixed: ``run again with --resume`` when
+    ``folder`` (a run's ``resume/``) holds a checkpoint to resume from, else ``run again``."""
+    return "run again with --resume" if has_checkpoint(folder) else "run again"
+
+
+def writing_fit(folder: Path, path: Path) -> AbstractContextManager[None]:
+    """:func:`innx.writes.writing` for a file of the fit whose ``resume/`` is ``folder``: the
+    way on (:func:`go_on`) is decided when it fails (a checkpoint may have been written since)."""
+    return writing(path, lambda: go_on(folder))
 
 
 def _current_file(folder: Path) -> str | None:

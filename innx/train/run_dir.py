@@ -34,6 +34,7 @@ import torch
 from innx.errors import ConfigError
 from innx.store.locking import WriteLock, lock_path
 from innx.store.runs import MANIFEST, RunInputs, write_run
+from innx.train.checkpoints import go_on as resume_go_on
 from innx.train.checkpoints import has_checkpoint
 from innx.train.distributed import SINGLE, Part, agree
 from innx.writes import ONLY_ON_WRITE, atomic_write, write_errno, write_failed, writing
@@ -127,9 +128,9 @@ def open_run_dir(
 
 
 def go_on(out: Path) -> str:
-    """How to go on once a failed write into run ``out`` is fixed: ``run again with --resume``
-    when ``out`` holds a checkpoint to resume from, else ``run again``."""
-    return "run again with --resume" if has_checkpoint(out / RESUME_DIR) else "run again"
+    """How to go on once a failed write into run ``out`` is fixed: the way on of its
+    ``resume/`` (:func:`innx.train.checkpoints.go_on`)."""
+    return resume_go_on(out / RESUME_DIR)
 
 
 def _lock(out: Path) -> WriteLock:
