@@ -10,6 +10,10 @@ Steps, each with a time limit so that the whole check stays under 8 minutes on o
    CUDA) → ``analyze``; the fast fit must reach the reference's held-out quality
    (``val_bits_per_dim`` within ``QUALITY_TOLERANCE``, ``v`` close to a standard normal).
 5. ``kernels benchmark``: ``benchmarks/kernels.py --device cuda`` (its table goes into the summary).
+6. ``demo``: ``innx demo --device cuda``, the full plan, timed (target: under 2 minutes).
+
+The summary is rewritten after every step, and no step starts after ``--deadline`` seconds (each
+left is skipped with a line saying so), so a short loan of a GPU always ends with a table.
 
 Without CUDA (``--dry-run``, or no GPU found) every step that needs CUDA is skipped with a line
 saying so, and the rest runs at tiny sizes on the CPU: a check of the script itself. The exit
@@ -98,15 +102,24 @@ def environment(check: Check, step: Step) -> None:
 
 
 def kernel_tests(check: Check, step: Step) -> None:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/kernels"]
-    stdout = check.run(step, cmd, timeout=240, env={"TRITON_INTERPRET": "0"})
+    stdout = check.run(step, [*_pytest(), "tests/kernels"], timeout=240,
+                       env={"TRITON_INTERPRET": "0"})  # fmt: skip
     step.detail = _pytest_summary(stdout)
 
 
 def graph_tests(check: Check, step: Step) -> None:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    stdout = check.run(step, [*cmd, "tests/train/test_graph_step.py"], timeout=120)
+    stdout = check.run(step, [*_pytest(), "tests/train/test_graph_step.py"], timeout=120)
     step.detail = _pytest_summary(stdout)
+
+
+def _pytest() -> list[str]:
+    """pytest, spread over a few processes when pytest-xdist is there (compiling is per test)."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        return cmd
+    return [*cmd, "-n", str(min(8, os.cpu_count() or 1))]
 
 
 def pipeline(check: Check, step: Step) -> None:
@@ -155,12 +168,25 @@ def kernels_benchmark(check: Check, step: Step) -> None:
     step.detail = "table below"
 
 
+DEMO_TARGET_SECONDS = 120
+
+
+def demo(check: Check, step: Step) -> None:
+    """The whole demo (full plan) on CUDA, timed against its target."""
+    cmd = [sys.executable, "-m", "innx", "demo", "-o", str(check.out / "demo"), "--overwrite"]
+    check.run(step, [*cmd, "--device", "cuda"], timeout=240)
+    step.detail = f"full plan: {step.seconds:.0f} s (target under {DEMO_TARGET_SECONDS} s)"
+    if step.seconds > DEMO_TARGET_SECONDS:
+        raise StepFailed(step.detail)
+
+
 STEPS = [
     ("environment", environment, False),
     ("kernel tests", kernel_tests, True),
     ("graph-step tests", graph_tests, True),
     ("pipeline", pipeline, False),
     ("kernels benchmark", kernels_benchmark, False),
+    ("demo", demo, True),  # the quick demo's CPU run is tested in CI already
 ]
 """``(name, function, needs CUDA)`` in the order they run."""
 
@@ -182,7 +208,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, default=Path("gpu-check"))
     parser.add_argument("--dry-run", action="store_true", help="skip CUDA steps, tiny sizes")
+    parser.add_argument(
+        "--deadline", type=float, default=float("inf"),
+        help="seconds after which no further step starts (each is then skipped)",
+    )  # fmt: skip
     args = parser.parse_args()
+    started = time.perf_counter()
     import torch
 
     cuda = torch.cuda.is_available() and not args.dry_run
@@ -195,6 +226,10 @@ def main() -> int:
             step.result, step.detail = "skipped", "needs a CUDA device"
             print(f"[{name}] skipped: needs a CUDA device", file=sys.stderr, flush=True)
             continue
+        if time.perf_counter() - started > args.deadline:
+            step.result, step.detail = "skipped", f"past the --deadline of {args.deadline:.0f} s"
+            print(f"[{name}] skipped: past the deadline", file=sys.stderr, flush=True)
+            continue
         print(f"[{name}] …", file=sys.stderr, flush=True)
         try:
             run(check, step)
@@ -202,6 +237,7 @@ def main() -> int:
         except StepFailed as err:
             step.result, step.detail = "FAILED", str(err)
         print(f"[{name}] {step.result} in {step.seconds:.0f} s", file=sys.stderr, flush=True)
+        (check.out / "summary.md").write_text(summary(check))  # kept if the loan ends early
     text = summary(check)
     (check.out / "summary.md").write_text(text)
     print(text, end="")

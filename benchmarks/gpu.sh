@@ -15,16 +15,18 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${1:-gpu-check}
+python=${PYTHON:-$(command -v python || command -v python3)}
 
 shopt -s nullglob
 wheels=(benchmarks/wheels/*.whl)
 if (( ${#wheels[@]} )); then
-    python -m pip install --quiet --no-deps --no-index "${wheels[@]}"
+    "$python" -m pip install --quiet --no-deps --no-index "${wheels[@]}"
 fi
-python -m pip install --quiet --no-deps --no-build-isolation --no-index \
+"$python" -m pip install --quiet --no-deps --no-build-isolation --no-index \
     -e . -e plugins/innx-torchvision -e plugins/innx-timm
-python -c "import innx, pytest, filelock" || {
+"$python" -c "import innx, pytest, filelock" || {
     echo "error: innx or the test tools did not install; put their wheels in benchmarks/wheels" >&2
     exit 1
 }
-exec python benchmarks/gpu.py -o "$out" ${DRY_RUN:+--dry-run}
+# DEADLINE: seconds after which no further step starts (a short GPU loan still ends with a table)
+exec "$python" benchmarks/gpu.py -o "$out" ${DRY_RUN:+--dry-run} ${DEADLINE:+--deadline "$DEADLINE"}

@@ -9,6 +9,9 @@ backward, gradient clipping at 10, Adam), taken by
               (target: not slower, i.e. about 1.00),
 * ``graph`` - fused, with the whole step replayed from one CUDA graph (``--cuda-graph``; CUDA only),
 * ``bf16``  - graph under bf16 autocast (``--cuda-graph --precision bf16``; CUDA only),
+* ``compile`` - eager PyTorch's step through ``torch.compile(mode="reduce-overhead")`` (Inductor's
+              own fused kernels, replayed from CUDA graphs): the alternative to the hand-made
+              graph (CUDA only; at the ``--compile-batches`` sizes, since each compiles anew),
 * ``freia`` - FrEIA's equivalent stack (see ``flows.py``), eager, with the same clipping and Adam,
 * ``floor`` - the samples/s that the step's FLOP count allows at the bf16 matrix-product rate
               measured in the same run (CUDA only): FLOPs = 6 × the multiply-adds of the embedder
@@ -42,7 +45,7 @@ from innx.flows import InvarianceFlow, invariance_nll, use_kernels
 from innx.train.graph_step import WARMUP_STEPS, GraphStep
 
 WARMUP_CALLS = WARMUP_STEPS + 2  # eager warm-up steps, the capture, one replay
-COLUMNS = ("eager", "fused", "graph", "bf16", "freia")
+COLUMNS = ("eager", "fused", "graph", "bf16", "compile", "freia")
 
 
 def step_macs(t: InvarianceFlow) -> int:
@@ -90,6 +93,11 @@ def eager_step(model: nn.Module, loss: Callable[[], Tensor], kernels: str) -> Ca
     return step
 
 
+def compiled_step(model: nn.Module, loss: Callable[[], Tensor]) -> Callable[[], None]:
+    """``eager_step`` as ``torch.compile(mode="reduce-overhead")`` makes it: fp32, torch kernels."""
+    return torch.compile(eager_step(model, loss, "torch"), mode="reduce-overhead")
+
+
 def graph_step(t: InvarianceFlow, batch: tuple[Tensor, Tensor], bf16: bool) -> Callable[[], None]:
     def loss(model: nn.Module, inputs: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
         v, logdet = model(*inputs)
@@ -109,13 +117,15 @@ def graph_step(t: InvarianceFlow, batch: tuple[Tensor, Tensor], bf16: bool) -> C
     return step
 
 
-def contenders(case: Case, sizes: dict[str, int], device: torch.device) -> dict[str, Any]:
+def contenders(
+    case: Case, sizes: dict[str, int], device: torch.device, compile_too: bool = False
+) -> dict[str, Any]:
     """Each contender's step on its own copy of the same t (and FrEIA's stack), and the t."""
     torch.manual_seed(0)
     t = build_innx(case, **sizes).to(device)
     zbar = torch.randn(case.batch, case.zbar_dim, device=device)
     z = torch.randn(case.batch, case.cond_dim, device=device)
-    copies = {name: copy.deepcopy(t) for name in ("eager", "fused", "graph", "bf16")}
+    copies = {name: copy.deepcopy(t) for name in ("eager", "fused", "graph", "bf16", "compile")}
     steps: dict[str, Callable[[], None]] = {
         "eager": eager_step(copies["eager"], lambda: invariance_nll(*copies["eager"](zbar, z)), "torch"),
         "fused": eager_step(copies["fused"], lambda: invariance_nll(*copies["fused"](zbar, z)), "auto"),
@@ -123,6 +133,10 @@ def contenders(case: Case, sizes: dict[str, int], device: torch.device) -> dict[
     if device.type == "cuda":
         steps["graph"] = graph_step(copies["graph"], (zbar, z), bf16=False)
         steps["bf16"] = graph_step(copies["bf16"], (zbar, z), bf16=True)
+    if device.type == "cuda" and compile_too:
+        steps["compile"] = compiled_step(
+            copies["compile"], lambda: invariance_nll(*copies["compile"](zbar, z))
+        )
     try:
         inn, embedder = build_freia(case, t, freia_width(t))
     except ImportError:
@@ -146,9 +160,16 @@ def time_steps(
 
     repeats: dict[str, int] = {}
     warmup = WARMUP_CALLS if device.type == "cuda" else 1  # graphs capture only on CUDA
-    for name, step in steps.items():
-        for _ in range(warmup):
-            step()
+    for name, step in list(steps.items()):
+        try:
+            for _ in range(warmup):
+                step()
+        except Exception as err:  # torch.compile can fail on a new torch; the rest still runs
+            if name != "compile":
+                raise
+            print(f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); column empty")
+            del steps[name]
+            continue
         sync()
         start = time.perf_counter()
         step()
@@ -184,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: a smoke test")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per contender")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--compile-batches", default="256",
+        help="batch sizes (comma-separated) that also time torch.compile on CUDA; '' for none",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if args.quick:
@@ -197,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     rate_text = f", bf16 matmul {rate / 1e12:.0f} TFLOP/s" if rate else ""
     print(f"{name}, torch {torch.__version__}, best of {rounds} rounds{rate_text}")
-    ratios = ("fused/eager", "graph/eager", "bf16/eager", "bf16/floor", "freia/eager")
+    ratios = ("fused/eager", "graph/eager", "bf16/eager", "bf16/floor", "compile/graph",
+              "freia/eager")  # fmt: skip
     header = (
         f"{'preset':<7} {'batch':>6} "
         + " ".join(f"{c + '/s':>9}" for c in (*COLUMNS, "floor"))
@@ -206,8 +232,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(header)
     print("-" * len(header))
+    compile_batches = {int(b) for b in args.compile_batches.split(",") if b.strip()}
     for case in cases:
-        built = contenders(case, sizes, device)
+        built = contenders(case, sizes, device, compile_too=case.batch in compile_batches)
         seconds = time_steps(built["steps"], rounds, device)
         per_second: dict[str, float | None] = {c: None for c in COLUMNS}
         per_second.update({c: case.batch / s for c, s in seconds.items()})

@@ -147,5 +147,6 @@ def test_the_gpu_check_dry_runs_on_the_cpu(tmp_path: Path) -> None:
         "graph-step tests": "skipped",
         "pipeline": "passed",
         "kernels benchmark": "passed",
+        "demo": "skipped",
     }
     assert "## kernels benchmark" in summary and "eager/s" in summary
