@@ -37,8 +37,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 QUALITY_TOLERANCE = 0.05
 """Largest difference of held-out bits per dimension between the fast CUDA fit and the CPU's."""
-V_MEAN_MAX, V_STD_RANGE = 0.25, (0.6, 1.6)
-"""Held-out ``v`` of a fitted ``t`` must look like a standard normal, as on the CPU."""
+V_MEAN_MAX, V_STD_RANGE, V_MARGIN = 0.25, (0.6, 1.6), 0.1
+"""Held-out ``v`` of the fast fit must look like a standard normal (mean and std within these
+bounds), or be no further from one than the CPU's fit of the same store is, give or take
+``V_MARGIN``: a short fit's ``v`` need not be exactly normal on either device."""
+V_KEYS = ("val_v_mean_abs_max", "val_v_std_min", "val_v_std_max")
 
 
 @dataclass
@@ -146,14 +149,13 @@ def pipeline(check: Check, step: Step) -> None:
                      "-o", str(work / "report"), "--overwrite"], timeout=90)  # fmt: skip
     ref, got = _metrics(reference), _metrics(fast)
     gap = abs(got["val_bits_per_dim"] - ref["val_bits_per_dim"])
-    low, high = V_STD_RANGE
-    v_ok = got["val_v_mean_abs_max"] <= V_MEAN_MAX and low <= got["val_v_std_min"]
-    v_ok = v_ok and got["val_v_std_max"] <= high
+    v_ok = all(_v_close(got, ref, key) for key in V_KEYS)
     step.detail = (
         f"t on {device} ({' '.join(options)}): held-out {got['val_bits_per_dim']:.3f} bits/dim, "
         f"CPU eager {ref['val_bits_per_dim']:.3f} (gap {gap:.3f}, at most {QUALITY_TOLERANCE}); "
-        f"v mean ≤ {got['val_v_mean_abs_max']:.2f}, std {got['val_v_std_min']:.2f}–"
-        f"{got['val_v_std_max']:.2f}; fits {ref['seconds']:.0f} s (CPU) and {got['seconds']:.0f} s"
+        f"v mean ≤ {got['val_v_mean_abs_max']:.2f} (CPU {ref['val_v_mean_abs_max']:.2f}), std "
+        f"{got['val_v_std_min']:.2f}–{got['val_v_std_max']:.2f} (CPU {ref['val_v_std_min']:.2f}–"
+        f"{ref['val_v_std_max']:.2f}); fits {ref['seconds']:.0f} s (CPU) and {got['seconds']:.0f} s"
     )
     if check.quick:
         step.detail += " (dry run: tiny sizes, quality not judged)"
@@ -246,6 +248,15 @@ def main() -> int:
 
 def _metrics(run: Path) -> dict[str, float]:
     return dict(json.loads((run / "manifest.json").read_text())["metrics"])
+
+
+def _v_close(got: dict[str, float], ref: dict[str, float], key: str) -> bool:
+    """``got[key]`` within the standard-normal bound, or within ``V_MARGIN`` of the CPU's."""
+    if key == "val_v_mean_abs_max":
+        return got[key] <= max(V_MEAN_MAX, ref[key] + V_MARGIN)
+    if key == "val_v_std_min":
+        return got[key] >= min(V_STD_RANGE[0], ref[key] - V_MARGIN)
+    return got[key] <= max(V_STD_RANGE[1], ref[key] + V_MARGIN)
 
 
 def _pytest_summary(stdout: str) -> str:
