@@ -54,6 +54,14 @@ def classifier(
         typer.Argument(help="A labelled dataset spec, e.g. shapes:n=20000,size=32 or folder:PATH."),
     ],
     output: RunDir,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            "--label",
+            help="Learn this categorical attribute of the dataset instead of its classes "
+            "(e.g. --label texture on cues); recorded in the run.",
+        ),
+    ] = CLASSIFIER.label,
     backbone: Annotated[
         str, typer.Option("--backbone", help="A backbone name.")
     ] = CLASSIFIER.backbone,
@@ -83,6 +91,7 @@ def classifier(
 
     fit = ClassifierFit(
         data=data,
+        label=label,
         backbone=backbone,
         options=parse_options(option),
         weights=weights,

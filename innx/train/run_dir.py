@@ -98,9 +98,12 @@ def open_run_dir(
     than ``ignore`` (:func:`check_same_fit`); then every process agrees whether it resumes. The
     block trains and calls :meth:`RunDir.write`. On a normal exit the checkpoints are removed
     (:func:`finish_run_dir`) and every process waits for the others, so each returns once the
-    run is complete. On an exception nothing is finished: the checkpoints stay for ``--resume``.
+    run is complete. On an exception nothing is finished: the checkpoints stay for ``--resume``;
+    a directory this call made and that holds no checkpoint yet (a bad input found while setting
+    up the fit) is removed, so nothing is left behind.
     """
     lock = _lock(out) if part.is_main else None
+    made = part.is_main and not out.exists()
     try:
         resuming = False
         if part.is_main:
@@ -121,6 +124,10 @@ def open_run_dir(
             raise RuntimeError(f"the fit into {out} ended without writing its run (RunDir.write)")
         if part.is_main:
             finish_run_dir(out)
+    except BaseException:
+        if made and not has_checkpoint(out / RESUME_DIR) and not (out / MANIFEST).exists():
+            shutil.rmtree(out, ignore_errors=True)  # failed before anything worth keeping
+        raise
     finally:
         if lock is not None:
             lock.release()

@@ -147,5 +147,6 @@ def test_a_fit_record_that_does_not_fit_leaves_nothing_to_clean(disk) -> None:
     filler.unlink()
     with pytest.raises(KeyboardInterrupt), open_run_dir(out, fit={"lr": 0.1}) as run:
         assert not run.resuming  # a plain rerun: nothing to resume from, nothing in the way
+        assert json.loads((out / RESUME_DIR / "fit.json").read_text()) == {"lr": 0.1}
         raise KeyboardInterrupt
-    assert json.loads((out / RESUME_DIR / "fit.json").read_text()) == {"lr": 0.1}
+    assert not out.exists()  # stopped before its first checkpoint: nothing worth keeping

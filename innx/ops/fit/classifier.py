@@ -1,6 +1,8 @@
 """``fit_classifier``: train a registered backbone to classify a labelled dataset.
 
-The dataset is split once, from the seed, into training and validation rows; both are read into
+The label is the dataset's class, or with ``label`` (``--label ATTR``) any categorical attribute
+of the dataset: a shape model and a texture model from the same images. The dataset is split
+once, from the seed, into training and validation rows; both are read into
 memory as ``uint8`` images at the backbone's input size when they fit in :data:`MEMORY_CAP`
 (otherwise training batches are streamed from the dataset). Training goes through the shared loop
 (:mod:`innx.train.loop`): Adam, a cosine schedule, checkpoints, resume. The run directory holds
@@ -22,7 +24,7 @@ import torch.nn.functional as F
 
 from innx.backbones import CLASSIFIER_KIND, Backbone, Preprocessing, load_backbone
 from innx.backbones.registry import build_backbone
-from innx.data.base import ImageDataset
+from innx.data.base import CATEGORICAL, ImageDataset
 from innx.data.spec import open_dataset
 from innx.device import AUTO, device_line, resolve_device
 from innx.errors import ConfigError
@@ -41,6 +43,7 @@ class ClassifierFit:
     """The arguments of ``innx fit classifier`` (everything that determines the result)."""
 
     data: str
+    label: str | None = None
     backbone: str = "smallcnn"
     options: dict[str, Any] = field(default_factory=dict)
     weights: str | None = None
@@ -89,11 +92,7 @@ def fit_classifier(
     say = log or (lambda _message: None)
     out = Path(out)
     dataset = open_dataset(fit.data)
-    if dataset.classes is None:
-        raise ConfigError(
-            f"dataset {dataset.spec} has no class labels; a classifier needs them "
-            "(a folder with one subfolder per class, or a dataset with labels)"
-        )
+    label_of(dataset, fit.label)  # no label to learn: refused before the run directory exists
     started = time.perf_counter()
     part = current_part(fit.device)
     with open_run_dir(
@@ -113,11 +112,11 @@ def _train(
     say: Callable[[str], None],
 ) -> dict[str, float]:
     """Train in ``run`` and write the run; its final metrics."""
-    assert dataset.classes is not None
+    label = label_of(dataset, fit.label)
     part, out = run.part, run.path
     device = local_device(fit.device)
     torch.manual_seed(fit.seed)
-    backbone = _build(fit, dataset)
+    backbone = _build(fit, dataset, label)
     model = backbone.model.to(device)
     if device.type == "cpu":  # oneDNN convolutions run ~2x faster in channels-last on the CPU
         model.to(memory_format=torch.channels_last)
@@ -132,7 +131,7 @@ def _train(
     )  # fmt: skip
     steps_per_epoch = train_data.steps_per_epoch
     steps = fit.steps if fit.steps is not None else math.ceil(fit.epochs * steps_per_epoch)
-    task = ClassifierTask(backbone, train_data, val, device)
+    task = ClassifierTask(backbone, train_data, val, device, label)
     config = LoopConfig(
         steps=steps,
         lr=fit.lr,
@@ -157,7 +156,8 @@ def _train(
     config_json = {
         "backbone": backbone.name,
         "options": backbone.options,
-        "classes": list(dataset.classes),
+        "classes": list(label.classes),
+        "label": fit.label,  # None: the dataset's classes
         "preprocessing": backbone.preprocessing.to_dict(),
     }
     inputs = RunInputs(
@@ -178,17 +178,74 @@ def _train(
     return metrics
 
 
+@dataclass(frozen=True)
+class Label:
+    """What a classifier learns: the dataset's class (``column`` None, ``name`` "class") or the
+    categorical attribute in column ``column`` of the items' attributes."""
+
+    name: str
+    column: int | None
+    classes: tuple[str, ...]
+
+    def of(self, batch: ImageBatch, where: str) -> torch.Tensor:
+        """The labels of ``batch`` as int64 class indices; refuses a missing one (NaN, -1) or one
+        outside the classes, naming ``where`` the batch comes from."""
+        codes = batch.labels if self.column is None else batch.attributes[:, self.column]
+        bad = ~torch.isfinite(codes.double()) | (codes < 0) | (codes >= len(self.classes))
+        if bool(bad.any()):
+            row = int(bad.nonzero()[0, 0])
+            raise ConfigError(
+                f"the {where} images include one without a {self.name} label (position {row}, "
+                f"value {codes[row].item()}); a classifier needs every image labelled"
+            )
+        return codes.round().long() if self.column is not None else codes
+
+
+def label_of(dataset: ImageDataset, label: str | None) -> Label:
+    """The :class:`Label` that ``--label`` names on ``dataset`` (default: its classes)."""
+    if label is None:
+        if dataset.classes is None:
+            raise ConfigError(
+                f"dataset {dataset.spec} has no class labels; a classifier needs them "
+                "(a folder with one subfolder per class, a dataset with labels, or --label ATTR "
+                "naming a categorical attribute)"
+            )
+        return Label("class", None, tuple(dataset.classes))
+    names = dataset.attribute_names()
+    categorical = [a.name for a in dataset.attributes if a.kind == CATEGORICAL]
+    if label not in names:
+        raise ConfigError(
+            f"--label {label}: dataset {dataset.spec} has no attribute {label!r}; "
+            f"its categorical attributes: {', '.join(categorical) or 'none'}"
+        )
+    column = names.index(label)
+    attribute = dataset.attributes[column]
+    if attribute.kind != CATEGORICAL or not attribute.categories:
+        raise ConfigError(
+            f"--label {label}: attribute {label!r} of {dataset.spec} is {attribute.kind}, and a "
+            f"classifier needs categories; categorical attributes: {', '.join(categorical) or 'none'}"
+        )
+    return Label(label, column, tuple(attribute.categories))
+
+
 class ClassifierTask:
     """Cross-entropy on shuffled batches; validation accuracy and loss (see :class:`~innx.train.loop.Task`)."""
 
     def __init__(
-        self, backbone: Backbone, train: ShuffledImages, val: ImageBatch, device: torch.device
+        self,
+        backbone: Backbone,
+        train: ShuffledImages,
+        val: ImageBatch,
+        device: torch.device,
+        label: Label,
     ) -> None:
         self.model = backbone.model
         self.preprocessing: Preprocessing = backbone.preprocessing
         self.train = train
         self.val = val
         self.device = device
+        self.label = label
+        self.val_labels = label.of(val, "validation")
 
     def batches(self, start: int, stop: int) -> Iterator[ImageBatch]:
         return self.train.batches(start, stop)
@@ -203,7 +260,7 @@ class ClassifierTask:
         self, model: torch.nn.Module, batch: ImageBatch
     ) -> tuple[torch.Tensor, dict[str, float]]:
         logits = self._forward(model, batch.images)
-        labels = batch.labels.to(self.device)
+        labels = self.label.of(batch, "training").to(self.device)
         loss = F.cross_entropy(logits.flatten(1), labels)
         accuracy = (logits.flatten(1).argmax(1) == labels).float().mean().item()
         return loss, {"accuracy": accuracy}
@@ -215,7 +272,7 @@ class ClassifierTask:
         correct, total_loss = 0, 0.0
         for i in range(0, len(self.val), EVAL_BATCH):
             images = self.val.images[i : i + EVAL_BATCH]
-            labels = self.val.labels[i : i + EVAL_BATCH].to(self.device)
+            labels = self.val_labels[i : i + EVAL_BATCH].to(self.device)
             logits = self._forward(self.model, images).flatten(1)
             total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += int((logits.argmax(1) == labels).sum())
@@ -223,11 +280,10 @@ class ClassifierTask:
         return {"accuracy": correct / n, "loss": total_loss / n}
 
 
-def _build(fit: ClassifierFit, dataset: ImageDataset) -> Backbone:
-    """The backbone to train: ``num_classes`` from the dataset; the images' own size when the
+def _build(fit: ClassifierFit, dataset: ImageDataset, label: Label) -> Backbone:
+    """The backbone to train: ``num_classes`` from the label; the images' own size when the
     backbone takes a ``size`` option, none was given, and it accepts that size."""
-    assert dataset.classes is not None
-    options = {"num_classes": len(dataset.classes), **fit.options}
+    options = {"num_classes": len(label.classes), **fit.options}
     if fit.weights is not None:
         backbone, _ = load_backbone(fit.backbone, fit.weights, options=options)
         return backbone

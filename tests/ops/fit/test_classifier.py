@@ -58,6 +58,38 @@ def test_the_run_loads_as_a_backbone_and_classifies(trained):
     assert (probs.argmax(1) == labels).float().mean() >= 0.95
 
 
+def test_label_trains_on_an_attribute_and_is_recorded(tmp_path):
+    """``--label fg_color``: the classes are the attribute's categories, the labels its codes."""
+    from innx.data.shapes import FG_COLORS
+
+    fit = ClassifierFit("shapes:n=600,size=32,seed=4", label="fg_color", steps=40, batch_size=64)
+    result = fit_classifier(fit, tmp_path / "colour")
+    run = read_run(tmp_path / "colour")
+    assert run.config["classes"] == list(FG_COLORS) and run.config["label"] == "fg_color"
+    assert run.config["options"]["num_classes"] == len(FG_COLORS)
+    assert result.metrics["val_accuracy"] >= 0.9  # colour is easy; chance is 1/6
+    assert read_run(tmp_path / "colour").manifest["fit"]["label"] == "fg_color"
+
+
+def test_a_missing_attribute_label_is_refused():
+    from innx.ops.fit.classifier import Label
+    from innx.train.images import ImageBatch
+
+    label = Label("texture", 1, ("plain", "stripes"))
+    batch = ImageBatch(
+        torch.zeros(3, 3, 4, 4, dtype=torch.uint8),
+        torch.zeros(3, dtype=torch.int64),
+        torch.tensor([[0.0, 1.0], [0.0, float("nan")], [0.0, 0.0]]),
+    )
+    with pytest.raises(ConfigError, match=r"one without a texture label \(position 1, value nan"):
+        label.of(batch, "training")
+    batch.attributes[1, 1] = 2.0  # not a category
+    with pytest.raises(ConfigError, match="position 1, value 2.0"):
+        label.of(batch, "training")
+    batch.attributes[1, 1] = 1.0
+    assert label.of(batch, "training").tolist() == [1, 1, 0]
+
+
 def test_split_is_disjoint_and_seeded():
     train, val = split_rows(100, 0.2, seed=1)
     assert len(val) == 20 and len(train) == 80
@@ -159,6 +191,15 @@ def test_cli_bad_input_is_one_line_and_exit_1(tmp_path):
             ],
             "does not exist",
         ),
+        (
+            ["fit", "classifier", "shapes:n=50", "--label", "size", "-o", str(tmp_path / "e")],
+            "--label size: dataset shapes:n=50,size=32,seed=0 has no attribute 'size'; its "
+            "categorical attributes: shape, fg_color, bg_color",
+        ),
+        (
+            ["fit", "classifier", "shapes:n=50", "--label", "scale", "-o", str(tmp_path / "f")],
+            "--label scale: attribute 'scale' of shapes:n=50,size=32,seed=0 is continuous",
+        ),
     ]
     for args, message in cases:
         proc = innx(*args)
@@ -166,3 +207,4 @@ def test_cli_bad_input_is_one_line_and_exit_1(tmp_path):
         assert proc.returncode == 1, (args, err)
         assert out == ""
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert not list(tmp_path.iterdir())  # nothing written
