@@ -61,7 +61,7 @@ def classifier(
             help="Learn this categorical attribute of the dataset instead of its classes "
             "(e.g. --label texture on cues); recorded in the run.",
         ),
-    ] = CLASSIFIER.label,
+    ] = None,
     backbone: Annotated[
         str, typer.Option("--backbone", help="A backbone name.")
     ] = CLASSIFIER.backbone,

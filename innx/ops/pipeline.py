@@ -125,13 +125,22 @@ class Pipeline:
     def fingerprint(self) -> str:
         return self.store.fingerprint()
 
-    def _check_store(self, run: RunFiles) -> StoreInput:
+    def _check_store(self, run: RunFiles, latents_do: bool = False) -> StoreInput:
+        """The store ``run`` was fitted on, which must be this one (or, with ``latents_do``, one
+        with the same latents: an ``e`` reads nothing else)."""
         recorded = run.inputs.store
-        if recorded is None or recorded.fingerprint != self.fingerprint:
+        same_latents = (
+            latents_do
+            and recorded is not None
+            and recorded.latents is not None
+            and recorded.latents == self.store.latents_fingerprint()
+        )
+        if recorded is None or (recorded.fingerprint != self.fingerprint and not same_latents):
             where = "an unrecorded store" if recorded is None else recorded.path
             raise RunError(
-                f"{run.path} was fitted on another store ({where}), not {self.store.path}; "
-                "pass the store it was fitted on, or fit it on this one"
+                f"{run.path} was fitted on another store ({where}), not {self.store.path}"
+                + ("" if not latents_do else " (nor on one with the same dataset and autoencoder)")
+                + "; pass the store it was fitted on, or fit it on this one"
             )
         return recorded
 
@@ -163,7 +172,7 @@ class Pipeline:
         path = Path(run_dir)
         run = read_run(path)
         flow = model_of_run(run, "semantic", kernels=self.kernels)
-        on = self._check_store(run).on or "latents"
+        on = self._check_store(run, latents_do=True).on or "latents"
         if on != "latents":
             raise RunError(
                 f"{path} was fitted on {on}, not on the autoencoder code; "

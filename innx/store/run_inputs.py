@@ -49,7 +49,9 @@ class StoreInput:
     """The activation store a flow was fitted on (``store`` of the manifest): its resolved
     ``path``, its ``fingerprint``, the training and validation rows, and what was read from it:
     ``layer`` and its per-sample ``cond_shape`` (``t``) or ``on`` (``e``: ``latents`` or
-    ``layer:L``)."""
+    ``layer:L``); for ``e`` on latents, the store's ``latents`` fingerprint
+    (:meth:`~innx.store.view.ActivationStore.latents_fingerprint`), which other stores of the same
+    dataset and autoencoder share."""
 
     path: str
     fingerprint: str
@@ -58,6 +60,7 @@ class StoreInput:
     on: str | None = None
     train: int | None = None
     validation: int | None = None
+    latents: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ def _store(section: ManifestSection, raw: dict[str, Any]) -> StoreInput:
         on=section.optional(raw, "on", str, "store"),
         train=section.optional(raw, "train", int, "store"),
         validation=section.optional(raw, "validation", int, "store"),
+        latents=section.optional(raw, "latents", str, "store"),
     )
 
 

@@ -233,6 +233,29 @@ class ActivationStore:
             }
         )
 
+    def latents_fingerprint(self) -> str | None:
+        """A sha256 of what ``e`` reads from this store, whatever backbone it holds: the dataset,
+        the latents' shape and attributes, and the bytes of their first and last rows with the
+        rows' attributes. Two stores extracted from the same dataset with the same autoencoder
+        share it, so an ``e`` fitted on one serves both; ``None`` without latents."""
+        latents = self.latents
+        if latents is None:
+            return None
+        sample = hashlib.sha256()
+        for dataset in (latents, self.file.get("attributes")):
+            if isinstance(dataset, h5py.Dataset) and dataset.shape and dataset.shape[0] == self.n:
+                for rows in (slice(0, FINGERPRINT_ROWS), slice(-FINGERPRINT_ROWS, None)):
+                    sample.update(np.ascontiguousarray(dataset[rows]).tobytes())
+        return hash_json(
+            {
+                "dataset": self.metadata.get("dataset"),
+                "n": self.n,
+                "latents": [latents.shape[1], *map(str, latents.attrs.values())],
+                "attributes": [self.attribute_names, self.attribute_kinds],
+                "sample": sample.hexdigest(),
+            }
+        )
+
     def _optional(self, name: str) -> CheckedDataset | None:
         dataset = self.file.get(name)
         return CheckedDataset(dataset, self.path) if isinstance(dataset, h5py.Dataset) else None

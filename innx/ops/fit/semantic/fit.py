@@ -133,6 +133,7 @@ def fit_semantic(
             store = StoreInput(
                 str(Path(fit.store).resolve()), inputs.fingerprint, on=fit.on,
                 train=len(inputs.train_rows), validation=len(inputs.val_rows),
+                latents=inputs.latents_fingerprint,
             )  # fmt: skip
             run.write(
                 model.state_dict(), model.kind, model.config.to_dict(),

@@ -152,6 +152,7 @@ class SemanticInputs:
     train: PairSampler | Pairs
     val: Pairs
     attributes: dict[str, tuple[str, np.ndarray]]  # name → (kind, values per store row)
+    latents_fingerprint: str | None = None  # on latents: what other stores must share to use e
 
     def close(self) -> None:
         self.table.close()
@@ -239,6 +240,7 @@ def read_inputs(fit: SemanticFit) -> SemanticInputs:
         if field != "latents":
             store.layer(field)  # a missing layer names the ones there are
         fingerprint = store.fingerprint()
+        latents = store.latents_fingerprint() if field == "latents" else None
         index = store.index
         known = store.attribute_names
         missing = [name for name in fit.names if name not in known]
@@ -267,4 +269,4 @@ def read_inputs(fit: SemanticFit) -> SemanticInputs:
             val_rows, columns[val_rows], kind_list, specs, negative=fit.negative, seed=fit.seed + 1
         )
         val = val_sampler.sample(0, min(VALIDATION_PAIRS, PAIRS_PER_VALIDATION_ROW * len(val_rows)))
-    return SemanticInputs(table, fingerprint, train_rows, val_rows, train, val, attributes)
+    return SemanticInputs(table, fingerprint, train_rows, val_rows, train, val, attributes, latents)
