@@ -26,6 +26,7 @@ Example::
 """
 
 from innx.data.base import CATEGORICAL, CONTINUOUS, Attribute, ImageDataset, Item
+from innx.data.cues import render_cue, render_cues
 from innx.data.shapes import render_shape, render_shapes
 from innx.data.spec import Options, Spec, dataset_names, open_dataset, parse_spec
 
@@ -40,6 +41,8 @@ __all__ = [
     "dataset_names",
     "open_dataset",
     "parse_spec",
+    "render_cue",
+    "render_cues",
     "render_shape",
     "render_shapes",
 ]

@@ -17,6 +17,7 @@ from innx.ops.data.folders import write_shapes_folder
 
 SPECS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "shapes": lambda r, t: "shapes:n=12,size=24,seed=2",
+    "cues": lambda r, t: "cues:n=12,size=24,seed=2",
     "digits": lambda r, t: "digits:n=12,size=24,seed=2",
     "folder": lambda r, t: f"folder:{write_shapes_folder(t / 'shapes', 12, 16, 0)}",
     "mnist": lambda r, t: f"mnist:{r.getfixturevalue('mnist').root}",
