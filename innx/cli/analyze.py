@@ -10,11 +10,13 @@ import typer
 
 from innx.cli.params import (
     Autoencoder,
+    Classifier,
     DefaultsOf,
     Device,
     InternalBatchSize,
     InvarianceRuns,
     JsonFlag,
+    JudgeSteps,
     Kernels,
     OptionalSemantic,
     Overwrite,
@@ -42,14 +44,7 @@ def analyze(
             "NAME:categorical or NAME:continuous reads it as that kind.",
         ),
     ] = None,
-    classifier: Annotated[
-        str | None,
-        typer.Option(
-            "--classifier",
-            help="A run of innx fit classifier whose predictions are compared (default: the "
-            "store's backbone, when it is a classifier).",
-        ),
-    ] = None,
+    classifier: Classifier = None,
     autoencoder: Autoencoder = None,
     rows: Rows = None,
     samples: Annotated[
@@ -68,15 +63,7 @@ def analyze(
         int,
         typer.Option("--decode-draws", min=1, help="Draws per row decoded to check preservation."),
     ] = ANALYZE.decode_draws,
-    judge_steps: Annotated[
-        int,
-        typer.Option(
-            "--judge-steps",
-            min=0,
-            help="Training steps of the judge that reads each factor off images for 'kept' "
-            "(0: no judge, no kept).",
-        ),
-    ] = ANALYZE.judge_steps,
+    judge_steps: JudgeSteps = ANALYZE.judge_steps,
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", min=10, help="Resamples of the rows for each interval.")
     ] = ANALYZE.bootstrap,
@@ -133,6 +120,7 @@ def analyze(
             "verdicts": report["diagnostics"]["counts"],
             "kept": report["kept"]["layers"],
             "share_explained": report["share_explained"],
+            "interventions": report["interventions"],
         }
         typer.echo(json.dumps(summary, indent=2))
     else:

@@ -38,7 +38,9 @@ COMMANDS_GROUP = "innx.commands"
 
 BUILTIN_COMMANDS: dict[str, str] = {
     "analyze": "innx.cli.analyze:analyze",
+    "attack": "innx.cli.attack:attack",
     "backbones": "innx.cli.backbones:backbones",
+    "compare": "innx.cli.compare:compare",
     "data": "innx.cli.data:app",
     "demo": "innx.cli.demo:demo",
     "extract": "innx.cli.extract:extract",

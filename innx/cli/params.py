@@ -296,6 +296,25 @@ InternalBatchSize = Annotated[
         "--internal-batch-size", min=1, help="Rows per forward pass: lower it to use less memory."
     ),
 ]
+Classifier = Annotated[
+    str | None,
+    typer.Option(
+        "--classifier",
+        help="A run of innx fit classifier of the store's backbone to use instead of it (analyze "
+        "compares its predictions, attack attacks it); default: the store's backbone, when it is "
+        "a trained classifier.",
+    ),
+]
+JudgeSteps = Annotated[
+    int,
+    typer.Option(
+        "--judge-steps",
+        min=0,
+        help="Training steps of the judge that reads attributes off images, trained on the "
+        "store's thumbnails (analyze: each factor, for 'kept'; attack: the classifier's classes); "
+        "0: no judge.",
+    ),
+]
 
 # -- pictures (innx render) -----------------------------------------------------------------------
 

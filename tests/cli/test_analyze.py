@@ -61,6 +61,8 @@ def test_analyze_prints_the_report_directory(fitted, tmp_path):
     cell = summary["share_explained"]["fc"]["b"]
     assert set(cell) >= {"value", "interval", "ceiling", "verdict"}
     assert sum(summary["verdicts"].values()) == 2  # fc × (b, residual)
+    assert not summary["interventions"]["available"]  # no autoencoder to decode a swap
+    assert "autoencoder" in summary["interventions"]["reason"]
 
 
 def test_bad_input_is_one_line_and_exit_1(fitted, tmp_path):

@@ -33,7 +33,7 @@ SAME_NAME_OTHER_ROLE = {
     "--size": 2,  # data shapes: the image size to draw; fit autoencoder: one of 32, 64, 128
     "--backbone": 2,  # extract may omit it (--weights RUN names it); fit classifier: smallcnn
     "--autoencoder": 2,  # extract: whose codes to store; elsewhere: overrides the store's
-    "--classifier": 2,  # fit autoencoder: agreement on reconstructions; analyze: predictions
+    "--classifier": 2,  # fit autoencoder: agreement on reconstructions; analyze, attack: predictions
 }
 """Flags that several commands take in different roles, with how many declarations they have."""
 
@@ -138,6 +138,7 @@ def test_every_command_taking_rows_refuses_a_bad_value_in_one_line(
     assert {"analyze", "render samples", "render interpolate"} <= set(taking)
     needs = {  # the other required options of each; rows are parsed before any file is opened
         "analyze": ["--invariance", "inv"],
+        "attack": ["--invariance", "inv"],
         "render samples": ["--invariance", "inv"],
         "render layers": ["--invariance", "inv"],
         "render mix": ["--invariance", "inv"],
@@ -213,10 +214,10 @@ def test_kernels_reach_the_options_of_render_and_analyze(commands: dict[str, Any
     taking = [
         n for n, cmd in commands.items() if any("--kernels" in flags(o) for o in options(cmd))
     ]
-    assert {"analyze", "fit invariance", "fit semantic"} | {
+    assert {"analyze", "attack", "fit invariance", "fit semantic"} | {
         f"render {mode}" for mode in ("samples", "layers", "mix", "swap", "interpolate", "animate")
     } == set(taking)
-    for name in ("analyze", "render samples", "render swap", "render interpolate"):
+    for name in ("analyze", "attack", "render samples", "render swap", "render interpolate"):
         needs = ["--semantic", "s", "--factor", "f"] if "swap" in name or "interp" in name else []
         needs = needs or ["--invariance", "inv"]
         args = [*name.split(), "acts.h5", *needs, "--kernels", "cuda", "-o", "out.png"]
@@ -235,6 +236,7 @@ DEVICE_NEEDS = {  # the other arguments of each command taking --device; the dev
     "fit invariance": ["acts.h5", "--layer", "fc"],
     "fit semantic": ["acts.h5", "--factor", "shape"],
     "analyze": ["acts.h5", "--invariance", "inv"],
+    "attack": ["acts.h5", "--invariance", "inv"],
     "demo": [],
     **{f"render {mode}": ["acts.h5", "--invariance", "inv"]
        for mode in ("samples", "layers", "mix", "animate")},

@@ -31,10 +31,11 @@ def test_an_e_serves_every_store_with_its_latents(tiny_pipeline, tmp_path):
     """``e`` reads only the latents: a store of the same dataset and autoencoder made with another
     backbone (here a random smallcnn) uses the ``e`` fitted on the first; one of other images
     does not."""
+    from tiny_pipeline import TINY
+
     from innx.errors import RunError
     from innx.ops.extract.extraction import ExtractOptions, extract
     from innx.ops.pipeline import Pipeline as P
-    from tiny_pipeline import TINY
 
     p = tiny_pipeline
     same = tmp_path / "random-backbone.h5"

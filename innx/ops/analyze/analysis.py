@@ -19,6 +19,9 @@ For every invariance run ``t`` (one per layer, in the order given) and the rows 
     would reach; a bootstrap interval over rows for every share and kept figure; and the checks
     of the fits behind each figure (:mod:`~innx.ops.analyze.checks`), which mark every figure
     that rests on a failed one.
+(f) **Interventions** (:mod:`~innx.ops.analyze.interventions`): with ``e`` and a classifier, per
+    factor, how often swapping its block of ``e`` with a donor row's changes the classifier's
+    prediction on the decoded image, beside the same for the residual block (a control).
 
 Rows default to a seeded choice of ``samples`` rows, held-out rows of the runs first. The report
 (``report.json``, ``report.md``, PNG figures, a self-contained ``report.html``) is written into a
@@ -45,6 +48,7 @@ from innx.errors import ConfigError, InnxError, RunError, first_line
 from innx.flows import SemanticFlow
 from innx.kernels.dispatch import check_kernels
 from innx.ops.analyze import checks as checks_ops
+from innx.ops.analyze import interventions as interventions_ops
 from innx.ops.analyze import kept as kept_ops
 from innx.ops.analyze import layer as measure
 from innx.ops.analyze.estimators import chance_agreement
@@ -210,8 +214,16 @@ def analyze(
             step(done + 1, len(runs))
             say(_summary_line(layers[-1]))
         checks = _checks(sem, factors, nets, reader, layers)
-        parts = Parts(e, factors, row_info, nets, reader, no_reader, ceilings, checks)
-        store = {"path": str(pipe.store.path), "fingerprint": pipe.fingerprint}
+        swaps = interventions_ops.report_entry(
+            pipe, e, factors, kinds, rows, zbar, nets, classifier_run=options.classifier,
+            seed=options.seed, draws=options.bootstrap, say=say,
+        )  # fmt: skip
+        parts = Parts(e, factors, row_info, nets, reader, no_reader, ceilings, checks, swaps)
+        store = {
+            "path": str(pipe.store.path),
+            "fingerprint": pipe.fingerprint,
+            "dataset": pipe.store.metadata.get("dataset"),  # spec, fingerprint …: innx compare
+        }
         report = build_report(store, options.to_dict(), parts, layers)
         report["device"] = str(pipe.device)  # resolved; options.device keeps what was asked
     report["seconds"] = time.perf_counter() - started

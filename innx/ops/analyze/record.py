@@ -5,6 +5,11 @@ and verdict, the checks behind the verdicts, and what was measured on which rows
 ``value``, its bootstrap ``interval`` over rows and the ``verdict`` of the fits it rests on
 (:mod:`innx.ops.analyze.checks`), so that no consumer of the file can take a figure without its
 verdict.
+
+``interventions`` (:mod:`innx.ops.analyze.interventions`) holds, per factor of ``e`` and for the
+residual, the ``effect`` of swapping its block (``value``, ``interval``, ``verdict``), how often
+the prediction then ``follows_donor`` and over how many rows (``n``); or ``available: False`` and
+the ``reason``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from innx.ops.analyze.layer import Networks
 
 FORMAT = "innx.analysis"
 VERSION = 2
+INTERVENTION_PARTS = ("autoencoder", "e")
+"""The fits an intervention's effect rests on: the decoder that draws the swap, ``e`` that swaps."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class Parts:
     no_reader: str | None
     ceilings: dict[str, dict[str, Any]]
     checks: list[Check]
+    interventions: dict[str, Any] | None = None  # interventions.report_entry
 
 
 def build_report(
@@ -90,6 +98,7 @@ def build_report(
             "layers": {layer["layer"]: layer["preservation"] for layer in layers},
         },
         "invariances": {layer["layer"]: layer["invariances"] for layer in layers},
+        "interventions": _interventions(parts),
         "details": {
             layer["layer"]: {
                 "run": layer["run"],
@@ -148,6 +157,33 @@ def _kept(
             }
             for layer in layers
         },
+    }
+
+
+def _interventions(parts: Parts) -> dict[str, Any]:
+    """``parts.interventions`` with each effect's verdict: the worst of the autoencoder's checks
+    (does it keep the classifier, does it keep the factor) and of ``e``'s check of the factor
+    (:mod:`innx.ops.analyze.checks`); the judge and ``t`` play no part in a swap."""
+    entry = parts.interventions
+    if entry is None:
+        return {"available": False, "reason": "not measured"}
+    if not entry["available"]:
+        return entry
+
+    def rated(cell: dict[str, Any], factor: str | None) -> dict[str, Any]:
+        relevant = [
+            c
+            for c in parts.checks
+            if c.part in INTERVENTION_PARTS and c.layer is None and c.factor in (None, factor)
+        ]
+        verdict = checks_ops.judge_cell(relevant)["verdict"]
+        return {**cell, "effect": {**cell["effect"], "verdict": verdict}}
+
+    residual = entry["residual"]
+    return {
+        **entry,
+        "factors": {name: rated(cell, name) for name, cell in entry["factors"].items()},
+        "residual": None if residual is None else rated(residual, None),
     }
 
 

@@ -1,6 +1,6 @@
 """The tables of an ``innx analyze`` report, as text cells with a verdict mark, in reading order:
-verdicts and their checks first, then *kept*, the share explained with its ceiling, preservation
-and the invariances. :mod:`innx.ops.analyze.report` writes them as markdown and HTML.
+verdicts and their checks first, then *kept*, the share explained with its ceiling, the concept
+interventions, preservation and the invariances. :mod:`innx.ops.analyze.report` writes them as markdown and HTML.
 
 A figure whose verdict is not *sound* carries a mark in every table (``†`` doubtful, ``✗`` not
 interpretable), so that it is never read as a finding.
@@ -46,6 +46,17 @@ PRESERVATION_TEXT = (
     "representation Φ with z, and how often the classifier predicts for them what it predicts for "
     "the original, beside the same for plain reconstructions D(zbar). 'another row' is the "
     "cosine similarity of z with an unrelated row's z."
+)
+INTERVENTIONS_TITLE = (
+    "Concept interventions: how often swapping a concept changes the classifier's prediction"
+)
+INTERVENTIONS_TEXT = (
+    "Each analyzed row's block of e for a concept is swapped with a donor row's, decoded as "
+    "D(e⁻¹(·)) and classified: the share of rows whose prediction then differs from that on the "
+    "unswapped D(e⁻¹(e(zbar))) (so the autoencoder's own error is no effect); how often it is the "
+    "donor's prediction, beside how often the donor was predicted as the row already. The "
+    "residual is a control: if the concepts carry what the classifier uses, swapping it changes "
+    "little. ± is a 95 % bootstrap interval over rows."
 )
 INVARIANCE_TEXT = (
     "The invariances v = t(zbar | z) of the rows: standard normal when t fits (means 0, standard "
@@ -98,7 +109,7 @@ def _grid(
 def report_tables(report: dict[str, Any]) -> list[Table]:
     """The tables of the report, in order (see the module docstring)."""
     tables = [*_diagnostics(report), *_kept(report), *_share(report)]
-    return [*tables, _preservation(report), _invariances(report)]
+    return [*tables, _interventions(report), _preservation(report), _invariances(report)]
 
 
 def _diagnostics(report: dict[str, Any]) -> list[Table]:
@@ -182,6 +193,26 @@ def _share(report: dict[str, Any]) -> list[Table]:
                   [ceiling_row, *fractions])
         )  # fmt: skip
     return tables
+
+
+def _interventions(report: dict[str, Any]) -> Table:
+    found = report.get("interventions") or {"reason": "not measured by this report's innx"}
+    if not found.get("available"):
+        return Table(INTERVENTIONS_TITLE, f"Skipped: {found['reason']}.", [], [])
+    header = ["swapped block", "changes the prediction", "follows the donor"]
+    header += ["donor already alike", "rows"]
+    blocks = dict(found["factors"])
+    if found["residual"] is not None:
+        blocks["residual (control)"] = found["residual"]
+    rows, classes = [], []
+    for name, cell in blocks.items():
+        effect, verdict = _cell(cell["effect"])
+        rows.append([name, effect, fmt(cell["follows_donor"]), fmt(cell["donor_same"]),
+                     str(cell["n"])])  # fmt: skip
+        classes.append(["", verdict, "", "", ""])
+    text = f"{INTERVENTIONS_TEXT} Donors: {found['rule']}. {LEGEND}"
+    notes = [f"{name} left out: {why}" for name, why in (found.get("left_out") or {}).items()]
+    return Table(INTERVENTIONS_TITLE, text, header, rows, classes, notes)
 
 
 def _preservation(report: dict[str, Any]) -> Table:

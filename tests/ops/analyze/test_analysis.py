@@ -231,6 +231,7 @@ def test_without_e_the_share_is_the_codes_and_the_report_is_complete(known, tmp_
     page = (out / "report.html").read_text()
     assert page.count('src="data:image/png;base64,') == 2 and 'src="share' not in page
     assert "| identity |" in (out / "report.md").read_text()
+    assert report["interventions"]["reason"].startswith("no semantic run")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp directory
 
 
@@ -342,3 +343,15 @@ def test_preservation_on_a_pipeline_with_a_classifier(tiny_pipeline, tmp_path):
     cells = [cell.strip() for row in rows for cell in row.strip("|").split("|")[1:]]
     assert len(cells) == 6 and all(cell.endswith("✗") for cell in cells)  # 2 layers × 3 factors
     assert 'class="not-interpretable"' in page
+    # interventions: per factor of e and for the residual, a share of the 24 rows with its
+    # interval, marked like every figure that rests on the failed autoencoder
+    swaps = report["interventions"]
+    assert swaps["available"] and list(swaps["factors"]) == ["shape", "fg_color", "bg_color"]
+    for cell in [*swaps["factors"].values(), swaps["residual"]]:
+        effect, (low, high) = cell["effect"]["value"], cell["effect"]["interval"]
+        assert 0.0 <= low <= effect <= high <= 1.0 and cell["n"] == 24, cell
+        assert 0.0 <= cell["follows_donor"] <= 1.0
+        assert cell["effect"]["verdict"] == "not interpretable"
+    title = "## Concept interventions: how often swapping a concept changes the classifier's"
+    assert text.index("## Share") < text.index(title) < text.index("## Preservation")
+    assert "| residual (control) |" in text and "Concept interventions" in page

@@ -84,7 +84,7 @@ def test_a_missing_attribute_label_is_refused():
     with pytest.raises(ConfigError, match=r"one without a texture label \(position 1, value nan"):
         label.of(batch, "training")
     batch.attributes[1, 1] = 2.0  # not a category
-    with pytest.raises(ConfigError, match="position 1, value 2.0"):
+    with pytest.raises(ConfigError, match=r"position 1, value 2\.0"):
         label.of(batch, "training")
     batch.attributes[1, 1] = 1.0
     assert label.of(batch, "training").tolist() == [1, 1, 0]
