@@ -24,8 +24,11 @@ shape is the same at every rotation, and the position range ``[max scale + margi
 margin]`` (:data:`MARGIN`: 1 px at 32 px) keeps the whole shape inside the image, off its border
 pixels, whatever its scale and rotation: position is independent of both.
 
-Textures are drawn in the shape's own frame (they turn with it), centred on the shape, with a
-period of :data:`PERIOD` image widths whatever the image size (4 px at 32 px, 8 px at 64 px):
+Textures lie in the image's frame: each is a fixed wallpaper that the shape is a window onto (it
+does not turn or move with the shape), so a texture is a matter of its class alone, not of the
+shape's pose, and an autoencoder's reconstruction keeps it (one that had to place turned stripes
+to a pixel blurred them away). The period is :data:`PERIOD` image widths whatever the image size
+(8 px at 32 px, 16 px at 64 px; two to three periods across a shape):
 ``stripes`` are parallel bars half a period wide, ``checks`` a checkerboard of squares half a
 period on a side, ``dots`` round dots of radius :data:`DOT_RADIUS` periods on a square grid one
 period apart. The pattern's "on" parts take the foreground colour and its "off" parts a tint of it
@@ -56,7 +59,7 @@ from innx.data.base import CATEGORICAL, CONTINUOUS, Attribute
 from innx.data.procedural import SIZE_RANGE, ProceduralDataset
 from innx.errors import ShapeError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the images a (seed, index) pair gives change; part of the fingerprint."""
 
 SHAPES: tuple[str, ...] = ("circle", "cross", "square", "triangle")
@@ -83,7 +86,7 @@ SCALE_RANGE = (0.25, 0.375)
 MARGIN = 1 / 32
 """The least distance from the shape to the image's edge, in image widths: 1 px at 32 px."""
 POSITION_RANGE = (SCALE_RANGE[1] + MARGIN, 1.0 - SCALE_RANGE[1] - MARGIN)
-PERIOD = 1 / 8
+PERIOD = 1 / 4
 """The texture period, in image widths."""
 DOT_RADIUS = 0.3
 """The radius of a dot of the ``dots`` texture, in periods."""
@@ -153,8 +156,8 @@ def _inside(
 
 
 def _on(name: str, u: NDArray[np.float32], v: NDArray[np.float32]) -> NDArray[np.bool_]:
-    """Whether the points ``(u, v)`` (in periods, from the shape's centre) are "on" in texture
-    ``name`` (not ``plain``): an "on" bar, square or dot is centred on the shape's centre."""
+    """Whether the points ``(u, v)`` (in periods, from the image's corner) are "on" in texture
+    ``name`` (not ``plain``): "on" bars, squares and dots are centred on whole periods."""
     quarter = np.float32(0.25)
     if name == "stripes":
         return np.abs(u - np.rint(u)) < quarter
@@ -206,8 +209,9 @@ def _coverage(attrs: NDArray[np.float32], size: int) -> tuple[NDArray[np.int32],
         texture = TEXTURES[k % len(TEXTURES)]
         if texture == "plain":
             on_count[sel] = inside_count[sel]
-        else:
-            on_count[sel] = _block_sum(inside & _on(texture, u, v), size)
+        else:  # the texture lies in the image's frame: the shape is a window onto it
+            on = _on(texture, grid[None, None, :] * p, grid[None, :, None] * p)
+            on_count[sel] = _block_sum(inside & on, size)
     return inside_count, on_count
 
 

@@ -131,7 +131,7 @@ def test_each_texture_is_what_it_says(size: int) -> None:
     plain = rows.copy()
     plain[:, 1] = TEXTURES.index("plain")
     images, silhouettes = render_cues(rows, size), render_cues(plain, size)
-    expected = {"checks": (0.45, 0.55), "dots": (0.17, 0.40), "stripes": (0.38, 0.62)}
+    expected = {"checks": (0.3, 0.7), "dots": (0.1, 0.5), "stripes": (0.25, 0.75)}  # 2-3 periods
     fractions: dict[str, list[float]] = {t: [] for t in TEXTURES}
     for image, silhouette, attributes in zip(images, silhouettes, rows, strict=True):
         texture, color = TEXTURES[int(attributes[1])], int(attributes[2])
@@ -155,26 +155,33 @@ def test_each_texture_is_what_it_says(size: int) -> None:
 
 
 @pytest.mark.parametrize("size", [32, 64])
-def test_textures_turn_with_the_shape_and_have_a_period_of_an_eighth(size: int) -> None:
-    period = size // 8
+def test_textures_are_fixed_to_the_image_with_a_period_of_a_quarter(size: int) -> None:
+    """A texture is a wallpaper the shape is a window onto: where two shapes overlap, turned or
+    moved, their pixels are the same; stripes are vertical bars, checks and dots two-dimensional,
+    all repeating every size/4 px."""
+    period = size // 4
     centred = {"scale": SCALE_RANGE[1], "x": 0.5, "y": 0.5}
-    stripes, turned, checks, dots = render_cues(
+    moved = {**centred, "x": 0.55, "y": 0.45}
+    images = render_cues(
         [
             row("square", "stripes", **centred, turns=0.0),
-            row("square", "stripes", **centred, turns=0.25),
+            row("square", "stripes", **centred, turns=0.1),
+            row("circle", "stripes", **moved, turns=0.3),
             row("square", "checks", **centred, turns=0.0),
             row("square", "dots", **centred, turns=0.0),
         ],
         size,
     )[:, 0].astype(int)  # the red channel tells the two tones of blue apart
-    half = int(SCALE_RANGE[1] * size / math.sqrt(2)) - 1
-    box = slice(size // 2 - half, size // 2 + half)  # inside the square
+    stripes, turned, moved_circle, checks, dots = images
+    half = int(SCALE_RANGE[1] * size / math.sqrt(2)) - 2
+    box = slice(size // 2 - half, size // 2 + half)  # inside every one of the shapes
     bars = stripes[box, box]
     assert (bars == bars[:1]).all() and len(set(bars[0].tolist())) > 1  # vertical bars
-    assert np.array_equal(bars[:, period:], bars[:, :-period])  # repeating every size/8 px
+    assert np.array_equal(bars[:, period:], bars[:, :-period])  # repeating every size/4 px
     assert not np.array_equal(bars[:, period // 2 :], bars[:, : -(period // 2)])
-    across = turned[box, box]  # a quarter turn: horizontal bars
-    assert (across == across[:, :1]).all() and len(set(across[:, 0].tolist())) > 1
+    inner = slice(size // 2 - half // 2, size // 2 + half // 2)
+    assert np.array_equal(turned[inner, inner], stripes[inner, inner])  # not turned with it
+    assert np.array_equal(moved_circle[inner, inner], stripes[inner, inner])  # nor moved
     for pattern in (checks[box, box], dots[box, box]):  # two-dimensional, same period
         assert not (pattern == pattern[:1]).all() and not (pattern == pattern[:, :1]).all()
         assert np.array_equal(pattern[:, period:], pattern[:, :-period])
