@@ -74,6 +74,7 @@ def train_reader(
     max_rows: int,
     seed: int,
     say: Callable[[str], None],
+    decoded_too: bool = False,
 ) -> Reader:
     """Train a judge of ``factors`` on up to ``max_rows`` real thumbnails of store rows other than
     ``rows`` (a seeded choice), and read the ``rows``' images and ``recon_images`` with it. A
@@ -90,9 +91,14 @@ def train_reader(
     rng = np.random.default_rng([seed, 11])
     taught = np.sort(rng.permutation(others)[:max_rows])
     images = as_images(store.images[taught])
+    if decoded_too:  # the judge also learns the autoencoder's rendering of the same rows
+        assert store.latents is not None
+        decoded = pipe.decode(torch.from_numpy(store.latents[taught]).float())
+        images, taught = torch.cat([images, decoded.cpu()]), np.concatenate([taught, taught])
     labels = {f: values[f][taught] for f in factors if treated[f] == CATEGORICAL}
     continuous = {f: values[f][taught] for f in factors if treated[f] != CATEGORICAL}
-    say(f"training the judge of {', '.join(factors)} on {len(taught)} real thumbnails")
+    what = "real thumbnails and their reconstructions" if decoded_too else "real thumbnails"
+    say(f"training the judge of {', '.join(factors)} on {len(taught)} {what}")
     judge = train_judge(
         images, labels, continuous=continuous, seed=seed, steps=steps, device=pipe.device
     )

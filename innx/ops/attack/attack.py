@@ -269,7 +269,8 @@ def _judge(
     zbar: torch.Tensor,
     say: Callable[[str], None],
 ) -> tuple[kept_ops.Reader | None, str | None]:
-    """The judge of the classifier's label attribute, or why there is none."""
+    """The judge of the classifier's label attribute, or why there is none. It learns from the
+    real thumbnails and their reconstructions, since what it reads are decoded samples."""
     if label.name is None:
         return None, label.reason
     if options.judge_steps == 0:
@@ -277,6 +278,7 @@ def _judge(
     reader = kept_ops.train_reader(
         pipe, [label.name], {}, rows, pipe.decode(zbar), steps=options.judge_steps,
         max_rows=options.judge_rows, seed=options.seed, say=say,
+        decoded_too=True,
     )  # fmt: skip
     return reader, None
 
