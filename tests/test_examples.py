@@ -111,6 +111,36 @@ def test_shapes_pipeline_script_chains_every_stage(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_texture_vs_shape_script_compares_attacks_and_intervenes(tmp_path: Path) -> None:
+    """``QUICK=1 bash examples/texture-vs-shape.sh OUT``: two models of cues (shape, texture), one
+    autoencoder and one e for both, analyze, compare, attack; every output where it says."""
+    import json
+    import os
+
+    script = TEMPLATE.parents[0] / "texture-vs-shape.sh"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", QUICK="1")
+    out = tmp_path / "tvs"
+    done = subprocess.run(
+        ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == str(out)
+    for cue in ("shape", "texture"):
+        model = json.loads((out / f"{cue}-model" / "config.json").read_text())
+        assert model["label"] == cue
+        report = json.loads((out / f"report-{cue}" / "report.json").read_text())
+        assert report["layers"] == ["input", "conv2", "logits"]
+        assert set(report["interventions"]["factors"]) == {"shape", "texture", "fg_color"}
+    comparison = json.loads((out / "comparison" / "compare.json").read_text())
+    assert [m["name"] for m in comparison["models"]] == ["shape", "texture"]
+    assert len(comparison["sentences"]) == 3
+    attack = json.loads((out / "attack-shape" / "attack.json").read_text())
+    assert attack["attack"]["method"] == "fgsm" and attack["attack"]["eps"] == 0.06
+    assert [layer["layer"] for layer in attack["layers"]] == ["input", "conv2", "logits"]
+
+
+@pytest.mark.slow
 def test_your_model_script_runs_the_method_on_a_timm_model(tmp_path: Path) -> None:
     """``QUICK=1 bash examples/your-model.sh OUT``: a generated 64 px folder, a timm ConvNeXt
     trained on it, an autoencoder at the folder's own size, and every stage through analyze."""
