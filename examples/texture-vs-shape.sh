@@ -22,7 +22,7 @@ else
     inv_steps=(500 400 1500) sem_steps=4000 batch=256 analyze=(--samples 256 --judge-steps 800)
     attack=(--rows 0-63 -n 8 --judge-steps 800)
 fi
-eps=${EPS:-0.06}
+eps=${EPS:-0.08}
 source "$(dirname "${BASH_SOURCE[0]}")/stages.sh"   # stage
 mkdir -p "$out"
 cd "$out"

@@ -136,7 +136,7 @@ def test_texture_vs_shape_script_compares_attacks_and_intervenes(tmp_path: Path)
     assert [m["name"] for m in comparison["models"]] == ["shape", "texture"]
     assert len(comparison["sentences"]) == 3
     attack = json.loads((out / "attack-shape" / "attack.json").read_text())
-    assert attack["attack"]["method"] == "fgsm" and attack["attack"]["eps"] == 0.06
+    assert attack["attack"]["method"] == "fgsm" and attack["attack"]["eps"] == 0.08
     assert [layer["layer"] for layer in attack["layers"]] == ["input", "conv2", "logits"]
 
 
