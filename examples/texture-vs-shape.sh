@@ -14,9 +14,9 @@ set -euo pipefail
 out=${1:-texture-vs-shape}
 layers=(input conv2 logits)
 if [[ "${QUICK:-0}" == 1 ]]; then
-    data=cues:n=1200,size=32,seed=0 clf_steps=60 ae_length=(--epochs 3) latent=32
-    inv_steps=(40 40 40) sem_steps=60 batch=128 analyze=(--samples 48 --draws 4 --judge-steps 60
-    --bootstrap 20) attack=(--rows 0-11 -n 4 --judge-steps 60)
+    data=cues:n=600,size=32,seed=0 clf_steps=30 ae_length=(--steps 40) latent=16
+    inv_steps=(15 15 30) sem_steps=30 batch=64 analyze=(--samples 32 --draws 2 --decode-draws 1
+    --judge-steps 30 --bootstrap 10) attack=(--rows 0-7 -n 2 --judge-steps 30)
 else
     data=cues:n=12000,size=32,seed=0 clf_steps=300 ae_length=(--epochs 12) latent=64
     inv_steps=(500 400 1500) sem_steps=4000 batch=256 analyze=(--samples 256 --judge-steps 800)

@@ -18,12 +18,14 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from innx.errors import InnxError, first_line
+from innx.errors import ConfigError, InnxError, first_line
 
 REASONS = {
     errno.ENOSPC: "no space left on device",
@@ -165,3 +167,39 @@ def atomic_write(
         finally:
             tmp.unlink(missing_ok=True)
     return path
+
+
+def check_output_folder(out: Path, overwrite: bool, marker: str, what: str) -> None:
+    """Refuse output folder ``out`` when it exists, unless ``overwrite`` and it is an earlier
+    output of the same command (it holds ``marker``) or empty: ``--overwrite`` never deletes
+    anything else. ``what`` names such an output (``"report of innx analyze"``)."""
+    if not out.exists():
+        return
+    if not overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it, or choose another -o")
+    if not out.is_dir() or not ((out / marker).is_file() or not any(out.iterdir())):
+        raise ConfigError(
+            f"{out} exists and is not a {what}; --overwrite replaces only those, choose another -o"
+        )
+
+
+def atomic_folder(
+    out: Path, overwrite: bool, marker: str, what: str, write: Callable[[Path], list[str]]
+) -> list[str]:
+    """``write`` the files of output folder ``out`` into a temporary sibling, then put it in
+    ``out``'s place (checked again with :func:`check_output_folder`: the work took a while).
+    Whatever fails, nothing half-written is left; returns what ``write`` returns."""
+    check_output_folder(out, overwrite, marker, what)
+    tmp = out.parent / f".{out.name}.tmp-{time.time_ns()}"
+    try:
+        with writing(out):  # a full disk: one line, and no half-written output left
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
+            files = write(tmp)
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return files

@@ -40,7 +40,9 @@ def test_kernels_benchmark_prints_its_table() -> None:
     lines = run_quick("kernels.py").stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("preset"))
     columns = lines[header].split()
-    assert columns[2:8] == ["eager/s", "fused/s", "graph/s", "bf16/s", "freia/s", "floor/s"]
+    assert columns[2:9] == [
+        "eager/s", "fused/s", "graph/s", "bf16/s", "compile/s", "freia/s", "floor/s"
+    ]  # fmt: skip
     rows = [dict(zip(columns, line.split(), strict=True)) for line in lines[header + 2 :]]
     assert [(row["preset"], row["batch"]) for row in rows] == [("small", "64")]
     (row,) = rows
@@ -49,7 +51,7 @@ def test_kernels_benchmark_prints_its_table() -> None:
     # reported, never a target
     assert float(row["fused/eager"]) == pytest.approx(fused / eager, abs=0.01)
     assert float(row["freia/eager"]) == pytest.approx(freia / eager, abs=0.01)
-    for needs_cuda in ("graph/s", "bf16/s", "floor/s", "graph/eager", "bf16/floor"):
+    for needs_cuda in ("graph/s", "bf16/s", "compile/s", "floor/s", "graph/eager", "bf16/floor"):
         assert row[needs_cuda] == "-"
 
 

@@ -128,7 +128,7 @@ def test_texture_vs_shape_script_compares_attacks_and_intervenes(tmp_path: Path)
     assert done.stdout.strip().splitlines()[-1] == str(out)
     for cue in ("shape", "texture"):
         model = json.loads((out / f"{cue}-model" / "config.json").read_text())
-        assert model["label"] == cue
+        assert model["config"]["label"] == cue
         report = json.loads((out / f"report-{cue}" / "report.json").read_text())
         assert report["layers"] == ["input", "conv2", "logits"]
         assert set(report["interventions"]["factors"]) == {"shape", "texture", "fg_color"}

@@ -6,6 +6,7 @@ Datasets are named by spec strings and opened with :func:`open_dataset`::
 
     shapes:n=20000,size=32,seed=0          generated, with ground-truth factors (innx.data.shapes)
     digits:n=12000,size=32,seed=0          generated handwriting-like digits (innx.data.digits)
+    cues:n=20000,size=32,seed=0            generated cue conflict: shape and texture (innx.data.cues)
     folder:PATH                            class subfolders or flat, optional attributes.csv
     mnist:ROOT,split=train                 torchvision's on-disk layouts, read locally,
     colormnist:ROOT,seed=0                 never downloaded; a missing file is an error that

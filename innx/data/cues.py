@@ -55,6 +55,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
+from innx.data import shapes
 from innx.data.base import CATEGORICAL, CONTINUOUS, Attribute
 from innx.data.procedural import SIZE_RANGE, ProceduralDataset
 from innx.errors import ShapeError
@@ -64,22 +65,9 @@ GENERATOR_VERSION = 2
 
 SHAPES: tuple[str, ...] = ("circle", "cross", "square", "triangle")
 TEXTURES: tuple[str, ...] = ("checks", "dots", "plain", "stripes")
-FG_COLORS: dict[str, tuple[int, int, int]] = {
-    "blue": (40, 110, 255),
-    "cyan": (0, 220, 230),
-    "green": (40, 210, 60),
-    "magenta": (230, 50, 230),
-    "red": (240, 40, 40),
-    "yellow": (250, 210, 0),
-}
-BG_COLORS: dict[str, tuple[int, int, int]] = {
-    "black": (15, 15, 15),
-    "gray": (80, 80, 80),
-    "maroon": (90, 20, 30),
-    "navy": (20, 25, 90),
-    "olive": (85, 85, 20),
-    "teal": (10, 70, 70),
-}
+FG_COLORS: dict[str, tuple[int, int, int]] = {**shapes.FG_COLORS, "yellow": (250, 210, 0)}
+"""The shapes dataset's colours; a deeper yellow, whose tint stays apart from it."""
+BG_COLORS: dict[str, tuple[int, int, int]] = shapes.BG_COLORS
 OFF_TINT = 0.55
 """How far the "off" parts of a texture go from the foreground colour towards white."""
 SCALE_RANGE = (0.25, 0.375)

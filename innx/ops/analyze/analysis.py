@@ -31,7 +31,6 @@ directory, all at once: a half-written report is never left behind.
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -58,7 +57,7 @@ from innx.ops.analyze.record import FORMAT, VERSION, Parts, build_report
 from innx.ops.fit.semantic.judge import JUDGE_STEPS
 from innx.ops.pipeline import BATCH, InvarianceRun, Pipeline, SemanticRun
 from innx.train.split import split_store_rows
-from innx.writes import writing
+from innx.writes import atomic_folder, check_output_folder
 
 __all__ = ["FORMAT", "VERSION", "AnalyzeOptions", "AnalyzeResult", "analyze", "parse_invariance"]
 
@@ -315,33 +314,11 @@ def _checks(
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
-    if not out.exists():
-        return
-    if not overwrite:
-        raise ConfigError(f"{out} exists; pass --overwrite to replace it, or choose another -o")
-    if not out.is_dir() or not ((out / REPORT_JSON).is_file() or not any(out.iterdir())):
-        raise ConfigError(
-            f"{out} exists and is not a report of innx analyze; --overwrite replaces only "
-            "reports, choose another -o"
-        )
+    check_output_folder(out, overwrite, REPORT_JSON, "report of innx analyze")
 
 
 def _write_atomically(out: Path, overwrite: bool, write: Callable[[Path], list[str]]) -> list[str]:
-    """``write`` into a temporary sibling of ``out``, then put it in ``out``'s place."""
-    _check_output(out, overwrite)  # again: the analysis took a while
-    tmp = out.parent / f".{out.name}.tmp-{time.time_ns()}"
-    try:
-        with writing(out):  # a full disk: one line, and no half-written report left
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp.mkdir()
-            files = write(tmp)
-            if out.exists():
-                shutil.rmtree(out)
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return files
+    return atomic_folder(out, overwrite, REPORT_JSON, "report of innx analyze", write)
 
 
 def _read(dataset: Any, rows: np.ndarray) -> np.ndarray:

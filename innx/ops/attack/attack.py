@@ -24,7 +24,6 @@ Example (``innx attack acts.h5 --invariance runs/inv-pool --rows 0-7 --eps 0.05 
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -57,7 +56,7 @@ from innx.ops.attack.readings import (
 from innx.ops.fit.semantic.judge import JUDGE_STEPS
 from innx.ops.pipeline import BATCH, Inputs, InvarianceRun, Pipeline
 from innx.ops.render.modes import normal
-from innx.writes import writing
+from innx.writes import atomic_folder, check_output_folder
 
 __all__ = ["FORMAT", "VERSION", "AttackOptions", "AttackResult", "attack"]
 
@@ -297,33 +296,11 @@ def _load_runs(pipe: Pipeline, options: AttackOptions) -> list[InvarianceRun]:
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
-    if not out.exists():
-        return
-    if not overwrite:
-        raise ConfigError(f"{out} exists; pass --overwrite to replace it, or choose another -o")
-    if not out.is_dir() or not ((out / ATTACK_JSON).is_file() or not any(out.iterdir())):
-        raise ConfigError(
-            f"{out} exists and is not a report of innx attack; --overwrite replaces only "
-            "reports, choose another -o"
-        )
+    check_output_folder(out, overwrite, ATTACK_JSON, "report of innx attack")
 
 
 def _write_atomically(out: Path, overwrite: bool, write: Callable[[Path], list[str]]) -> list[str]:
-    """``write`` into a temporary sibling of ``out``, then put it in ``out``'s place."""
-    _check_output(out, overwrite)  # again: the attack took a while
-    tmp = out.parent / f".{out.name}.tmp-{time.time_ns()}"
-    try:
-        with writing(out):  # a full disk: one line, and no half-written report left
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp.mkdir()
-            files = write(tmp)
-            if out.exists():
-                shutil.rmtree(out)
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return files
+    return atomic_folder(out, overwrite, ATTACK_JSON, "report of innx attack", write)
 
 
 def _parts(

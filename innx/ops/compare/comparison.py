@@ -39,8 +39,6 @@ read, reports on other concepts or datasets) writes nothing. ``compare.json`` (f
 from __future__ import annotations
 
 import math
-import shutil
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -52,7 +50,7 @@ from innx.errors import ConfigError, InnxWarning
 from innx.ops.analyze.checks import UNCHECKED, worst
 from innx.ops.compare import sentences
 from innx.ops.compare.models import Model, load_models
-from innx.writes import writing
+from innx.writes import atomic_folder, check_output_folder
 
 __all__ = ["FORMAT", "VERSION", "CompareOptions", "CompareResult", "build_comparison", "compare"]
 
@@ -311,30 +309,8 @@ def _differences(
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
-    if not out.exists():
-        return
-    if not overwrite:
-        raise ConfigError(f"{out} exists; pass --overwrite to replace it, or choose another -o")
-    if not out.is_dir() or not ((out / COMPARE_JSON).is_file() or not any(out.iterdir())):
-        raise ConfigError(
-            f"{out} exists and is not a comparison of innx compare; --overwrite replaces only "
-            "comparisons, choose another -o"
-        )
+    check_output_folder(out, overwrite, COMPARE_JSON, "comparison of innx compare")
 
 
 def _write_atomically(out: Path, overwrite: bool, write: Callable[[Path], list[str]]) -> list[str]:
-    """``write`` into a temporary sibling of ``out``, then put it in ``out``'s place."""
-    _check_output(out, overwrite)
-    tmp = out.parent / f".{out.name}.tmp-{time.time_ns()}"
-    try:
-        with writing(out):  # a full disk: one line, and no half-written comparison left
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp.mkdir()
-            files = write(tmp)
-            if out.exists():
-                shutil.rmtree(out)
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return files
+    return atomic_folder(out, overwrite, COMPARE_JSON, "comparison of innx compare", write)
