@@ -57,7 +57,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from innx.data import shapes
 from innx.data.base import CATEGORICAL, CONTINUOUS, Attribute
-from innx.data.procedural import SIZE_RANGE, ProceduralDataset
+from innx.data.procedural import SIZE_RANGE, ProceduralDataset, render_items
 from innx.errors import ShapeError
 
 GENERATOR_VERSION = 2
@@ -91,7 +91,6 @@ ATTRIBUTES: tuple[Attribute, ...] = (
 )
 
 _SUPERSAMPLE = 4
-_BLOCK = 256  # images rendered at once by CuesDataset.render_range (fast, bounded memory)
 _COUNTS = np.array([len(SHAPES), len(TEXTURES), len(FG_COLORS), len(BG_COLORS)])
 # Shape geometry, in units of the scale r (every shape fits in the circle of radius r):
 _SQUARE_HALF_SIDE = math.sqrt(0.5)  # square: |u|, |v| <= r / sqrt(2), corners on the circle
@@ -265,12 +264,7 @@ class CuesDataset(ProceduralDataset):
         """Items ``start..stop-1`` at once: ``x`` uint8 ``[B, 3, S, S]``, labels int64 ``[B]``,
         attributes float32 ``[B, 8]``; identical to indexing them one by one."""
         self.check_range(start, stop)
-        attributes = cue_factors(self.seed, start, stop)
-        x = np.empty((stop - start, 3, self.size, self.size), dtype=np.uint8)
-        for k in range(0, stop - start, _BLOCK):
-            x[k : k + _BLOCK] = render_cues(attributes[k : k + _BLOCK], self.size)
-        labels = attributes[:, 0].astype(np.int64)
-        return torch.from_numpy(x), torch.from_numpy(labels), torch.from_numpy(attributes)
+        return render_items(cue_factors(self.seed, start, stop), self.size, render_cues)
 
 
 def open_cues(location: str | None = None, **options: str) -> CuesDataset:

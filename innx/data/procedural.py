@@ -1,18 +1,23 @@
-"""What the generated datasets (``shapes``, ``digits``) share: ``n`` images of ``size`` px from a
+"""What the generated datasets (``shapes``, ``cues``, ``digits``) share: ``n`` images of ``size`` px from a
 ``seed``, image ``i`` a function of ``(seed, i)`` only, rendered in blocks, and a spec string
 ``name:n=N,size=S,seed=SEED`` that reopens them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from innx.data.base import ImageDataset, Item, check_index, hash_json
 from innx.data.spec import Options, no_location
 from innx.errors import ConfigError
 
 SIZE_RANGE = (16, 128)
+RENDER_BLOCK = 256
+"""Images rendered at once from attribute rows (fastest, and memory stays bounded)."""
 
 P = TypeVar("P", bound="ProceduralDataset")
 
@@ -80,3 +85,18 @@ class ProceduralDataset(ImageDataset):
         seed = opts.get_int("seed", 0, min=0, max=2**63 - 1)
         opts.spec()
         return cls(n=n, size=size, seed=seed)
+
+
+def render_items(
+    attributes: NDArray[np.float32],
+    size: int,
+    render: Callable[[NDArray[np.float32], int], NDArray[np.uint8]],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The items of attribute rows ``[B, K]`` whose first column is the label: images uint8
+    ``[B, 3, S, S]`` drawn by ``render(rows, size)`` :data:`RENDER_BLOCK` rows at a time, labels
+    int64 ``[B]`` and the rows themselves."""
+    x = np.empty((len(attributes), 3, size, size), dtype=np.uint8)
+    for k in range(0, len(attributes), RENDER_BLOCK):
+        x[k : k + RENDER_BLOCK] = render(attributes[k : k + RENDER_BLOCK], size)
+    labels = attributes[:, 0].astype(np.int64)
+    return torch.from_numpy(x), torch.from_numpy(labels), torch.from_numpy(attributes)

@@ -33,7 +33,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 
 from innx.data.base import CATEGORICAL, CONTINUOUS, Attribute
-from innx.data.procedural import SIZE_RANGE, ProceduralDataset
+from innx.data.procedural import SIZE_RANGE, ProceduralDataset, render_items
 from innx.errors import ShapeError
 
 GENERATOR_VERSION = 1
@@ -69,7 +69,6 @@ ATTRIBUTES: tuple[Attribute, ...] = (
 )
 
 _SUPERSAMPLE = 4
-_BLOCK = 256  # images rendered at once by ShapesDataset.render_range (fastest, bounded memory)
 _FG = np.array(list(FG_COLORS.values()), dtype=np.int32)
 _BG = np.array(list(BG_COLORS.values()), dtype=np.int32)
 # Shape geometry, in units of the scale r (the half-extent of every shape's bounding box):
@@ -193,12 +192,7 @@ class ShapesDataset(ProceduralDataset):
         about a second); rendering goes in blocks of 256 so memory stays bounded.
         """
         self.check_range(start, stop)
-        attributes = shape_factors(self.seed, start, stop)
-        x = np.empty((stop - start, 3, self.size, self.size), dtype=np.uint8)
-        for k in range(0, stop - start, _BLOCK):
-            x[k : k + _BLOCK] = render_shapes(attributes[k : k + _BLOCK], self.size)
-        labels = attributes[:, 0].astype(np.int64)
-        return torch.from_numpy(x), torch.from_numpy(labels), torch.from_numpy(attributes)
+        return render_items(shape_factors(self.seed, start, stop), self.size, render_shapes)
 
 
 def open_shapes(location: str | None = None, **options: str) -> ShapesDataset:
