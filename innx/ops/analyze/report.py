@@ -89,21 +89,39 @@ def _placed(tables: list[Table], figures: list[str]) -> dict[int, list[str]]:
 
 def markdown(report: dict[str, Any], tables: list[Table], figures: list[str]) -> str:
     """``report.md``: the summary, every table, and the figures as image links."""
-    out = ["# innx analyze", "", *(f"- {line}" for line in _summary(report)), ""]
+    return markdown_document("innx analyze", _summary(report), _sections(tables, figures))
+
+
+def _sections(tables: list[Table], figures: list[str]) -> list[tuple[Table, list[str]]]:
+    """Each table with the figures shown after it."""
     pictures = _placed(tables, figures)
-    for k, table in enumerate(tables):
-        out += [f"## {table.title}", "", table.text, ""]
-        if table.header:
-            out.append(_md_row(table.header))
-            out.append("|" + "---|" * len(table.header))
-            out += [_md_row(row) for row in table.rows]
-            out.append("")
-        out += [f"- {note}" for note in table.notes]
-        if table.notes:
-            out.append("")
-        out += [f"![{name}]({name})" for name in pictures.get(k, [])]
-        out.append("")
+    return [(table, pictures.get(k, [])) for k, table in enumerate(tables)]
+
+
+def markdown_document(
+    title: str, summary: list[str], sections: list[tuple[Table, list[str]]]
+) -> str:
+    """A markdown report: ``title``, the ``summary`` as a list, then each section's table and
+    pictures (analyze's ``report.md``, compare's ``compare.md``)."""
+    out = [f"# {title}", "", *(f"- {line}" for line in summary), ""]
+    for table, pictures in sections:
+        out += table_markdown(table, pictures)
     return "\n".join(out).rstrip() + "\n"
+
+
+def table_markdown(table: Table, pictures: list[str]) -> list[str]:
+    """The markdown lines of one section: ``table`` (title, text, rows, notes), then
+    ``pictures`` as image links."""
+    out = [f"## {table.title}", "", table.text, ""]
+    if table.header:
+        out.append(_md_row(table.header))
+        out.append("|" + "---|" * len(table.header))
+        out += [_md_row(row) for row in table.rows]
+        out.append("")
+    out += [f"- {note}" for note in table.notes]
+    if table.notes:
+        out.append("")
+    return [*out, *(f"![{name}]({name})" for name in pictures), ""]
 
 
 def _md_row(cells: list[str]) -> str:
@@ -127,12 +145,17 @@ def html_page(
     report: dict[str, Any], tables: list[Table], figures: list[str], directory: Path
 ) -> str:
     """``report.html``: the same content as ``report.md``, the figures embedded as base64."""
+    return html_document("innx analyze", _summary(report), _sections(tables, figures), directory)
+
+
+def html_document(
+    title: str, summary: list[str], sections: list[tuple[Table, list[str]]], directory: Path
+) -> str:
+    """:func:`markdown_document` as one self-contained html page: the pictures (files in
+    ``directory``) embedded as base64."""
     e = html.escape
-    body = ["<h1>innx analyze</h1>", "<ul>"]
-    body += [f"<li>{e(line)}</li>" for line in _summary(report)]
-    body.append("</ul>")
-    pictures = _placed(tables, figures)
-    for k, table in enumerate(tables):
+    body = [f"<h1>{e(title)}</h1>", "<ul>", *(f"<li>{e(line)}</li>" for line in summary), "</ul>"]
+    for table, pictures in sections:
         body += [f"<h2>{e(table.title)}</h2>", f"<p>{e(table.text)}</p>"]
         if table.header:
             body.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in table.header) + "</tr>")
@@ -147,10 +170,10 @@ def html_page(
             body.append("</table>")
         if table.notes:
             body.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in table.notes) + "</ul>")
-        for name in pictures.get(k, []):
+        for name in pictures:
             data = base64.b64encode((directory / name).read_bytes()).decode("ascii")
             body.append(f'<img alt="{e(name)}" src="data:image/png;base64,{data}">')
-    head = f'<meta charset="utf-8"><title>innx analyze</title><style>{STYLE}</style>'
+    head = f'<meta charset="utf-8"><title>{e(title)}</title><style>{STYLE}</style>'
     return (
         f"<!doctype html>\n<html><head>{head}</head><body>\n"
         + "\n".join(body)

@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 from torch import Tensor
 
 from innx.ops.analyze.estimators import bootstrap_interval
+from innx.ops.analyze.report import clean
 from innx.ops.attack.classes import Classes, LabelAttribute
 from innx.ops.attack.readings import CONDITIONS, Attacked, AttackSpec, LayerReadings
 from innx.ops.attack.tables import markdown, value_text
@@ -262,17 +262,6 @@ def _rows(
             }
         )
     return rows
-
-
-def clean(value: Any) -> Any:
-    """``value`` with NaN and infinities as ``None`` (valid JSON), tuples as lists."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    return value
 
 
 def write(report: dict[str, Any], pictures: dict[str, Image.Image], directory: Path) -> list[str]:

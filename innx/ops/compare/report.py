@@ -10,14 +10,12 @@ in ``innx analyze``'s tables), and each model's difference from the first.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from pathlib import Path
 from typing import Any
 
 from innx.ops.analyze.estimators import format_interval
-from innx.ops.analyze.report import STYLE, clean
+from innx.ops.analyze.report import clean, html_document, markdown_document
 from innx.ops.analyze.tables import KEPT_TEXT, MARKS, SHARE_TEXT, Table
 from innx.ops.compare.comparison import COMPARE_JSON
 from innx.ops.compare.figures import draw_figures, has_figures
@@ -141,53 +139,11 @@ def _text(cell: dict[str, Any] | None, measure: str = "") -> str:
 
 def markdown(comparison: dict[str, Any], sections: list[tuple[Table, list[str]]]) -> str:
     """``compare.md``: the summary, every table, and the figures as image links."""
-    out = ["# innx compare", "", *(f"- {line}" for line in summary(comparison)), ""]
-    for table, pictures in sections:
-        out += [f"## {table.title}", "", table.text, ""]
-        if table.header:
-            out.append(_md_row(table.header))
-            out.append("|" + "---|" * len(table.header))
-            out += [_md_row(row) for row in table.rows]
-            out.append("")
-        out += [f"- {note}" for note in table.notes]
-        if table.notes:
-            out.append("")
-        out += [f"![{name}]({name})" for name in pictures]
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
-
-
-def _md_row(cells: list[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    return markdown_document("innx compare", summary(comparison), sections)
 
 
 def html_page(
     comparison: dict[str, Any], sections: list[tuple[Table, list[str]]], directory: Path
 ) -> str:
     """``compare.html``: the same content as ``compare.md``, the figures embedded as base64."""
-    e = html.escape
-    body = ["<h1>innx compare</h1>", "<ul>"]
-    body += [f"<li>{e(line)}</li>" for line in summary(comparison)]
-    body.append("</ul>")
-    for table, pictures in sections:
-        body += [f"<h2>{e(table.title)}</h2>", f"<p>{e(table.text)}</p>"]
-        if table.notes:
-            body.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in table.notes) + "</ul>")
-        if table.header:
-            body.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in table.header) + "</tr>")
-            for row, classes in zip(table.rows, table.classes, strict=True):
-                cells = []
-                for cell, css in zip(row, classes, strict=True):
-                    attr = f' class="{css.replace(" ", "-")}"' if css else ""
-                    cells.append(f"<td{attr}>{e(cell)}</td>")
-                body.append("<tr>" + "".join(cells) + "</tr>")
-            body.append("</table>")
-        for name in pictures:
-            data = base64.b64encode((directory / name).read_bytes()).decode("ascii")
-            body.append(f'<img alt="{e(name)}" src="data:image/png;base64,{data}">')
-    head = f'<meta charset="utf-8"><title>innx compare</title><style>{STYLE}</style>'
-    return (
-        f"<!doctype html>\n<html><head>{head}</head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
+    return html_document("innx compare", summary(comparison), sections, directory)
