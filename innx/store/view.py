@@ -1,5 +1,5 @@
 """Reading activation stores (and joins of shards): :class:`ActivationStore`, and its rows as a
-torch dataset, in memory or streamed from the file.
+torch dataset, in memory or streamed from the file (:mod:`innx.store.torch_rows`).
 
 A torch dataset's item ``i`` is a tuple with one tensor per field, in the order asked for: layers
 ``[*shape]`` (their stored dtype), ``latents`` ``[d]``, ``attributes`` ``[K]``, ``images`` uint8
@@ -14,9 +14,8 @@ checksums read as before.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -27,72 +26,16 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from innx.data.base import CATEGORICAL, AttributeKind, check_index, hash_json
+from innx.data.base import CATEGORICAL, AttributeKind, hash_json
 from innx.data.kinds import as_kind
 from innx.errors import ConfigError, StoreError, first_line
 from innx.store.checked import CheckedDataset
 from innx.store.layout import FIELDS, FORMAT, damaged
 from innx.store.metadata import read_meta
+from innx.store.torch_rows import MemoryDataset, StreamingDataset
 
 FINGERPRINT_ROWS = 64
 """Rows read from each end of every per-row dataset for :meth:`ActivationStore.fingerprint`."""
-
-
-class MemoryDataset(Dataset[tuple[torch.Tensor, ...]]):
-    """Arrays of ``N`` rows held in memory, one per field.
-
-    >>> ds = MemoryDataset([np.zeros((3, 2), np.float32), np.arange(3)])
-    >>> len(ds), [t.shape for t in ds[1]]
-    (3, [torch.Size([2]), torch.Size([])])
-    """
-
-    def __init__(self, arrays: Sequence[np.ndarray]) -> None:
-        self.tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
-
-    def __len__(self) -> int:
-        return int(self.tensors[0].shape[0])
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
-        i = check_index(i, len(self))
-        return tuple(t[i] for t in self.tensors)
-
-
-class StreamingDataset(Dataset[tuple[torch.Tensor, ...]]):
-    """Rows read from the file on demand; pickles as its path, for DataLoader workers.
-
-    The HDF5 file is opened lazily, once per process (h5py handles cannot cross processes),
-    read-only and without HDF5 file locking.
-    """
-
-    def __init__(self, path: Path, names: Sequence[str], n: int) -> None:
-        self.path = Path(path)
-        self.names = list(names)
-        self.n = n
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
-
-    def __len__(self) -> int:
-        return self.n
-
-    def _open(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._file = h5py.File(self.path, "r", locking=False, rdcc_nbytes=32 << 20)
-            self._pid = os.getpid()
-        return self._file
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
-        i = check_index(i, self.n)
-        file = self._open()
-        return tuple(
-            torch.from_numpy(np.asarray(CheckedDataset(file[name], self.path)[i]))
-            for name in self.names
-        )
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_file"] = None
-        state["_pid"] = None
-        return state
 
 
 class ActivationStore:
@@ -216,11 +159,6 @@ class ActivationStore:
         its first and last rows (two stores made in the same second still differ). Runs trained
         on a store record it; a resume refuses a store with another fingerprint."""
         latents = self.latents
-        sample = hashlib.sha256()
-        for dataset in self._datasets():
-            if dataset.shape and dataset.shape[0] == self.n:
-                for rows in (slice(0, FINGERPRINT_ROWS), slice(-FINGERPRINT_ROWS, None)):
-                    sample.update(np.ascontiguousarray(dataset[rows]).tobytes())
         return hash_json(
             {
                 "metadata": self.metadata,
@@ -229,7 +167,7 @@ class ActivationStore:
                 "latents": None
                 if latents is None
                 else [latents.shape[1], *map(str, latents.attrs.values())],
-                "sample": sample.hexdigest(),
+                "sample": self._ends_digest(self._datasets()),
             }
         )
 
@@ -241,20 +179,26 @@ class ActivationStore:
         latents = self.latents
         if latents is None:
             return None
-        sample = hashlib.sha256()
-        for dataset in (latents, self.file.get("attributes")):
-            if isinstance(dataset, h5py.Dataset) and dataset.shape and dataset.shape[0] == self.n:
-                for rows in (slice(0, FINGERPRINT_ROWS), slice(-FINGERPRINT_ROWS, None)):
-                    sample.update(np.ascontiguousarray(dataset[rows]).tobytes())
+        attributes = self.file.get("attributes")
+        read = [latents, *([attributes] if isinstance(attributes, h5py.Dataset) else [])]
         return hash_json(
             {
                 "dataset": self.metadata.get("dataset"),
                 "n": self.n,
                 "latents": [latents.shape[1], *map(str, latents.attrs.values())],
                 "attributes": [self.attribute_names, self.attribute_kinds],
-                "sample": sample.hexdigest(),
+                "sample": self._ends_digest(read),
             }
         )
+
+    def _ends_digest(self, datasets: Iterable[CheckedDataset | h5py.Dataset]) -> str:
+        """sha256 of the first and last :data:`FINGERPRINT_ROWS` rows of every per-row dataset."""
+        sample = hashlib.sha256()
+        for dataset in datasets:
+            if dataset.shape and dataset.shape[0] == self.n:
+                for rows in (slice(0, FINGERPRINT_ROWS), slice(-FINGERPRINT_ROWS, None)):
+                    sample.update(np.ascontiguousarray(dataset[rows]).tobytes())
+        return sample.hexdigest()
 
     def _optional(self, name: str) -> CheckedDataset | None:
         dataset = self.file.get(name)
