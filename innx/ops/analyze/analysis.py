@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,9 @@ from innx.ops.pipeline import BATCH, InvarianceRun, Pipeline, SemanticRun
 from innx.train.split import split_store_rows
 from innx.writes import atomic_folder, check_output_folder
 
-__all__ = ["FORMAT", "VERSION", "AnalyzeOptions", "AnalyzeResult", "analyze", "parse_invariance"]
+__all__ = [
+    "FORMAT", "VERSION", "AnalyzeOptions", "AnalyzeResult", "analyze", "load_runs", "parse_invariance"
+]  # fmt: skip
 
 JUDGE_ROWS = 10_000
 """At most this many real thumbnails (of rows not analyzed) train the judge of *kept*."""
@@ -183,7 +185,7 @@ def analyze(
         batch_size=options.batch_size,
         kernels=options.kernels,
     ) as pipe:
-        runs = _load_runs(pipe, options)
+        runs = load_runs(pipe, options.invariance)
         sem = None
         if options.semantic is not None:
             sem = pipe.semantic_run(options.semantic, options.factor_names)
@@ -327,8 +329,10 @@ def _read(dataset: Any, rows: np.ndarray) -> np.ndarray:
     return np.asarray(dataset[unique])[inverse]
 
 
-def _load_runs(pipe: Pipeline, options: AnalyzeOptions) -> list[InvarianceRun]:
-    runs = [pipe.invariance(*parse_invariance(spec)) for spec in options.invariance]
+def load_runs(pipe: Pipeline, specs: Sequence[str]) -> list[InvarianceRun]:
+    """The invariance runs ``specs`` (``RUN`` or ``LAYER=RUN``) on ``pipe``'s store, one per
+    layer (analyze's and attack's ``--invariance``)."""
+    runs = [pipe.invariance(*parse_invariance(spec)) for spec in specs]
     seen: dict[str, Path] = {}
     for run in runs:
         if run.layer in seen:

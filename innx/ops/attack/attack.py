@@ -35,10 +35,10 @@ import torch
 
 from innx.backbones import Backbone
 from innx.device import AUTO, device_line, resolve_device
-from innx.errors import ConfigError, RunError, StoreError
+from innx.errors import ConfigError, StoreError
 from innx.kernels.dispatch import check_kernels
 from innx.ops.analyze import kept as kept_ops
-from innx.ops.analyze.analysis import JUDGE_ROWS, parse_invariance
+from innx.ops.analyze.analysis import JUDGE_ROWS, load_runs
 from innx.ops.analyze.layer import Networks
 from innx.ops.attack import figures, record
 from innx.ops.attack.classes import Classes, LabelAttribute, classes_of, label_attribute
@@ -169,7 +169,7 @@ def attack(
             )
         rows = pipe.check_rows(list(dict.fromkeys(options.rows)))
         classifier, weights = _classifier(pipe, options.classifier)
-        runs = _load_runs(pipe, options)
+        runs = load_runs(pipe, options.invariance)
         assert classifier.num_classes is not None
         classes = classes_of(weights, classifier.num_classes)
         target = None
@@ -280,19 +280,6 @@ def _judge(
         decoded_too=True,
     )  # fmt: skip
     return reader, None
-
-
-def _load_runs(pipe: Pipeline, options: AttackOptions) -> list[InvarianceRun]:
-    runs = [pipe.invariance(*parse_invariance(spec)) for spec in options.invariance]
-    seen: dict[str, Path] = {}
-    for run in runs:
-        if run.layer in seen:
-            raise RunError(
-                f"{seen[run.layer]} and {run.path} are both fitted on layer {run.layer}; "
-                "pass one invariance run per layer"
-            )
-        seen[run.layer] = run.path
-    return runs
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
