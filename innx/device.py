@@ -47,6 +47,15 @@ def resolve_device(device: str | torch.device = AUTO) -> torch.device:
     return _cuda(target.index)
 
 
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` on ``device``. A CPU tensor bound for a GPU is copied through pinned memory without
+    blocking: a copy from ordinary memory would wait for all the work queued on the GPU, which
+    is a host sync on every training step."""
+    if device.type == "cuda" and x.device.type == "cpu":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
+
+
 def device_line(device: torch.device) -> str:
     """What a command says once, on stderr, before its work: ``innx: using device cpu``."""
     return f"innx: using device {device}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -32,6 +34,9 @@ class ActNorm(InvertibleModule):
         self.loc = nn.Parameter(torch.zeros(dim))
         self.log_scale = nn.Parameter(torch.zeros(dim))
         self.register_buffer("initialized", torch.tensor(False))
+        # Reading the flag is a host sync on a GPU: once it has been seen set, trust this copy
+        # (a loaded state dict may clear it, so loading forgets it).
+        self._seen_initialized = False
 
     @torch.no_grad()
     def initialize(self, x: Tensor) -> None:
@@ -41,16 +46,23 @@ class ActNorm(InvertibleModule):
         self.loc.copy_(-x.mean(dim=0))
         self.log_scale.copy_(-torch.log(std + self.eps))
         self.initialized.fill_(True)
+        self._seen_initialized = True
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        if self.training and not capturing() and not bool(self.initialized):
-            self.initialize(x)
+        if self.training and not self._seen_initialized and not capturing():
+            if not bool(self.initialized):
+                self.initialize(x)
+            self._seen_initialized = True
         y = dispatch.actnorm_forward(x, self.loc, self.log_scale, self.kernels)  # fused on CUDA
         return y, self.log_scale.sum().expand(x.shape[0])
 
     def inverse(self, y: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         x = dispatch.actnorm_inverse(y, self.loc, self.log_scale, self.kernels)
         return x, -self.log_scale.sum().expand(y.shape[0])
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._seen_initialized = False  # the loaded flag decides again
+        super()._load_from_state_dict(*args, **kwargs)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

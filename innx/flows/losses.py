@@ -16,7 +16,6 @@ import torch
 from torch import Tensor
 
 from innx.errors import ShapeError
-from innx.flows.base import capturing
 
 LOG_2PI = math.log(2 * math.pi)
 _Number = TypeVar("_Number", Tensor, float)
@@ -85,15 +84,22 @@ def shared_blocks(factor: Tensor, n_factors: int, batch: int) -> Tensor:
     if factor.shape != (batch,):
         raise ShapeError(f"factor labels must have shape ({batch},), got {tuple(factor.shape)}")
     factor = factor.long()
-    if factor.numel() and not capturing() and int(factor.abs().max()) > n_factors:
-        raise ShapeError(
-            f"factor labels must lie in -{n_factors}…{n_factors} "
-            f"(there are {n_factors} factors), got {int(factor.abs().max())}"
-        )
+    if factor.device.type == "cpu":  # on a GPU reading them back is a host sync every step
+        check_factor_labels(factor, n_factors)
     index = torch.arange(1, n_factors + 1, device=factor.device)
     negative = (factor < 0)[:, None]
     named = (factor[:, None] == index) | (negative & (factor[:, None] != -index))
     return torch.cat([named, negative], dim=1)
+
+
+def check_factor_labels(factor: Tensor, n_factors: int) -> None:
+    """Raise a ``ShapeError`` unless every label lies in ``-n_factors … n_factors``. The loss
+    checks labels on the CPU itself; check labels bound for a GPU before moving them there."""
+    if factor.numel() and int(factor.abs().max()) > n_factors:
+        raise ShapeError(
+            f"factor labels must lie in -{n_factors}…{n_factors} "
+            f"(there are {n_factors} factors), got {int(factor.abs().max())}"
+        )
 
 
 def bits_per_dim(nll: _Number, dim: int) -> _Number:

@@ -61,6 +61,9 @@ PRECISIONS = ("fp32", "bf16")
 Progress = Callable[[int, int, dict[str, float]], None]
 """``progress(step, total_steps, latest_metrics)``, called after every step (on rank 0)."""
 
+Values = Mapping[str, "float | torch.Tensor"]
+"""A step's loss and metrics as the task returned them: scalar tensors (read later) or floats."""
+
 GradientHook = Callable[[int, nn.Module], None]
 """``hook(step, model)``, called when gradients are ready (averaged over processes), before
 clipping and the optimiser step: for monitoring and tests."""
@@ -191,15 +194,14 @@ def train(
     latest: dict[str, float] = {}
     autocast = _autocast(config)
     graph = _graph_step(task, optimizer, config, part, on_gradients, autocast)
+    pending: list[tuple[int, Values]] = []  # steps whose metrics are still on the device
     for step, batch in enumerate(task.batches(start, config.steps), start=start):
         if graph is not None:  # the whole step, optimiser included, replayed from the graph
-            values = _gather(graph(batch), part)
-            _check_finite(values["loss"], step, config, out)
+            values: Values = graph(batch)
         else:
             with autocast():
                 loss, info = task.loss(model, batch)
-            values = _gather({"loss": loss.detach(), **info}, part)
-            _check_finite(values["loss"], step, config, out)
+            values = {"loss": loss, **info}
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             if on_gradients is not None:
@@ -207,20 +209,27 @@ def train(
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
             optimizer.step()
+        pending.append((step, _kept(values)))
         schedule.step()
-        window.add(values)
         done = step + 1
+        evaluating = bool(config.eval_every and done % config.eval_every == 0)
+        checkpointing = done % config.checkpoint_every == 0
+        if done % config.log_every == 0 or done == config.steps or evaluating or checkpointing:
+            for pending_step, values in _settle(pending, part):  # one host sync for them all
+                _check_finite(values["loss"], pending_step, config, out)
+                window.add(values)
+            pending = []
         if done % config.log_every == 0 or done == config.steps:
             latest = {**window.mean(), "lr": float(optimizer.param_groups[0]["lr"])}
             _append(metrics_path, {"step": done, **latest}, history, part)
             window = MetricsWindow()
         if part.is_main:
-            if (config.eval_every and done % config.eval_every == 0) or done == config.steps:
+            if evaluating or done == config.steps:
                 validation = _evaluate(task)
                 latest = {**latest, **validation}
                 _append(metrics_path, {"step": done, **validation}, history, part)
                 best.offer(done, validation, module)
-            if done % config.checkpoint_every == 0 and done < config.steps:
+            if checkpointing and done < config.steps:
                 save_loop_state(out, module, optimizer, schedule, done, window, best)
             if progress is not None:
                 progress(done, config.steps, latest)
@@ -291,18 +300,38 @@ def _graph_step(
     )  # fmt: skip
 
 
-def _gather(values: dict[str, Any], part: Part) -> dict[str, float]:
-    """The step's loss and metrics as floats, averaged over processes (one all-reduce), so that
-    every process sees the same loss and the NaN guard stops them together."""
-    if not part.distributed:
-        if all(isinstance(v, torch.Tensor) for v in values.values()):  # one copy to the host
-            stacked = torch.stack([v.float() for v in values.values()])
-            return dict(zip(values, stacked.tolist(), strict=True))
-        return {k: float(v) for k, v in values.items()}
-    loss = values["loss"]
-    stacked = torch.tensor([float(v) for v in values.values()], device=loss.device)
-    torch.distributed.all_reduce(stacked)
-    return dict(zip(values, (stacked / part.world).tolist(), strict=True))
+def _kept(values: Values) -> Values:
+    """``values`` to hold until they are read: tensors detached from the graph, and copied (a
+    CUDA graph's outputs are overwritten by its next replay)."""
+    return {k: v.detach().clone() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
+
+
+def _settle(pending: list[tuple[int, Values]], part: Part) -> list[tuple[int, dict[str, float]]]:
+    """The pending steps' loss and metrics as floats, averaged over processes.
+
+    Reading a GPU tensor waits for the GPU, so the steps' values stay on the device until a log
+    line, evaluation or checkpoint needs them, and are then read in one copy (one all-reduce
+    under torchrun, so that every process sees the same loss and the NaN guard stops them
+    together). A non-finite loss is still reported at its own step, and before any checkpoint.
+    """
+    if not pending:
+        return []
+    tensors = [v for _, values in pending for v in values.values() if isinstance(v, torch.Tensor)]
+    read = iter(torch.stack([v.float() for v in tensors]).tolist() if tensors else [])
+    rows = [
+        [next(read) if isinstance(v, torch.Tensor) else float(v) for v in values.values()]
+        for _, values in pending
+    ]
+    if part.distributed:
+        loss = pending[0][1]["loss"]
+        device = loss.device if isinstance(loss, torch.Tensor) else torch.device("cpu")
+        stacked = torch.tensor(rows, dtype=torch.float32, device=device)
+        torch.distributed.all_reduce(stacked)
+        rows = (stacked / part.world).tolist()
+    return [
+        (step, dict(zip(values, row, strict=True)))
+        for (step, values), row in zip(pending, rows, strict=True)
+    ]
 
 
 def _evaluate(task: Task) -> dict[str, float]:

@@ -53,3 +53,23 @@ def test_loaded_model_does_not_reinitialise(tmp_path) -> None:
     loaded.train()(data(1) * 10)  # a training batch after loading must not re-initialise
     assert torch.equal(loaded.loc.detach(), norm.loc.detach())
     assert torch.equal(loaded.log_scale.detach(), norm.log_scale.detach())
+
+
+def _flag_reads(norm: ActNorm, x: torch.Tensor) -> int:
+    """How many times a forward pass reads a tensor's value on the host (a sync on a GPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        norm(x)
+    return sum(e.count for e in prof.key_averages() if e.key == "aten::_local_scalar_dense")
+
+
+def test_reads_its_flag_once_and_again_after_a_load() -> None:
+    norm = ActNorm(4).train()
+    assert _flag_reads(norm, data(0)) == 1  # the first batch: is it initialised yet?
+    assert _flag_reads(norm, data(1)) == 0  # every later step runs without a host sync
+    fresh = ActNorm(4).state_dict()  # its flag is clear: loading it must initialise again
+    norm.load_state_dict(fresh)
+    norm(data(2) * 10)
+    assert bool(norm.initialized)
+    torch.testing.assert_close(norm(data(2) * 10)[0].mean(0), torch.zeros(4), atol=1e-4, rtol=0)

@@ -96,6 +96,18 @@ def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(v).all() for v in state["model"].values())
 
 
+def test_a_non_finite_loss_read_later_is_reported_at_its_own_step(tmp_path):
+    """Metrics are read from the device only at log lines (a GPU would otherwise sync every
+    step); a NaN inside a window is still named by its step, and its window is never logged."""
+    prepare_run_dir(tmp_path, resume=False, overwrite=False)
+    config = LoopConfig(steps=30, lr=1e-2, log_every=10, checkpoint_every=100)
+    with pytest.raises(RunError, match=r"loss became nan at step 12"):
+        train(Regression(nan_at=12), config, tmp_path)
+    lines = [json.loads(line) for line in (tmp_path / METRICS).read_text().splitlines()]
+    assert [r["step"] for r in lines] == [10]
+    assert load_checkpoint(tmp_path / RESUME_DIR)["step"] == 0
+
+
 def test_learning_rate_schedule():
     config = LoopConfig(steps=10, lr=1.0, warmup=2)
     factors = [config.lr_factor(s) for s in range(10)]

@@ -43,7 +43,7 @@ from innx.autoencoders.loader import KIND
 from innx.backbones import Backbone, Preprocessing, load_backbone
 from innx.data.base import ImageDataset
 from innx.data.spec import open_dataset
-from innx.device import AUTO, device_line, resolve_device
+from innx.device import AUTO, device_line, resolve_device, to_device
 from innx.errors import ConfigError
 from innx.store.runs import DatasetInput, RunInputs
 from innx.train.distributed import current_part, local_device
@@ -301,7 +301,7 @@ class AutoencoderTask:
             yield batch.images
 
     def _input(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.to(self.device).float().div_(255.0)
+        x = to_device(images, self.device).float().div_(255.0)
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         return x
@@ -309,14 +309,16 @@ class AutoencoderTask:
     def warm_start(self) -> None:
         """Nothing to initialise from data."""
 
-    def loss(self, model: nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: nn.Module, batch: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x = self._input(batch)
         x_hat, mean, logvar = model(x)
         diff = x_hat.float() - x
         mse = diff.pow(2).mean()
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).float().sum(1).mean()
         loss = diff.abs().mean() + mse + self.kl_weight * kl
-        return loss, {"mse": mse.item(), "kl": kl.item()}
+        return loss, {"mse": mse.detach(), "kl": kl.detach()}  # tensors: read once per log line
 
     def evaluate(self) -> dict[str, float]:
         values, agreed = [], []

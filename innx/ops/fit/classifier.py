@@ -26,7 +26,7 @@ from innx.backbones import CLASSIFIER_KIND, Backbone, Preprocessing, load_backbo
 from innx.backbones.registry import build_backbone
 from innx.data.base import CATEGORICAL, ImageDataset
 from innx.data.spec import open_dataset
-from innx.device import AUTO, device_line, resolve_device
+from innx.device import AUTO, device_line, resolve_device, to_device
 from innx.errors import ConfigError
 from innx.store.runs import DatasetInput, RunInputs
 from innx.train.distributed import current_part, local_device
@@ -251,19 +251,19 @@ class ClassifierTask:
         return self.train.batches(start, stop)
 
     def _forward(self, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-        x = self.preprocessing.normalize(images.to(self.device))
+        x = self.preprocessing.normalize(to_device(images, self.device))
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         return model(x)  # type: ignore[no-any-return]
 
     def loss(
         self, model: torch.nn.Module, batch: ImageBatch
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits = self._forward(model, batch.images)
-        labels = self.label.of(batch, "training").to(self.device)
+        labels = to_device(self.label.of(batch, "training"), self.device)
         loss = F.cross_entropy(logits.flatten(1), labels)
-        accuracy = (logits.flatten(1).argmax(1) == labels).float().mean().item()
-        return loss, {"accuracy": accuracy}
+        accuracy = (logits.flatten(1).argmax(1) == labels).float().mean()
+        return loss, {"accuracy": accuracy}  # a tensor: read once per log line
 
     def warm_start(self) -> None:
         """Nothing to initialise from data."""

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from innx.device import device_line
+from innx.device import device_line, to_device
 from innx.errors import ConfigError
 from innx.flows import InvarianceConfig, InvarianceFlow, bits_per_dim, invariance_nll
 from innx.ops.fit.flow_training import RESUMABLE_CHANGES, FlowTraining, flow_loop, total_steps
@@ -195,7 +195,7 @@ class InvarianceTask:
         for step, (zbar, z) in enumerate(self.data.batches(start, stop), start=start):
             if self.noise is not None:
                 z, zbar = self.noise.apply(step, self.data.part.rank, z, zbar)
-            yield zbar.to(self.device, non_blocking=True), z.to(self.device, non_blocking=True)
+            yield to_device(zbar, self.device), to_device(z, self.device)
 
     def warm_start(self) -> None:
         """Initialise ActNorm from the whole first global batch, the same on every process."""

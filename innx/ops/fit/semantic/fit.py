@@ -25,13 +25,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from innx.device import device_line
+from innx.device import device_line, to_device
 from innx.flows import (
     SemanticConfig,
     SemanticFlow,
     bits_per_dim,
     semantic_pair_nll,
 )
+from innx.flows.losses import check_factor_labels
 from innx.ops.fit.flow_training import RESUMABLE_CHANGES, flow_loop, total_steps
 from innx.ops.fit.semantic.evaluate import evaluate_semantic
 from innx.ops.fit.semantic.inputs import (
@@ -208,7 +209,12 @@ class SemanticTask:
         for step, (za, zb, factor) in enumerate(self.data.batches(start, stop), start=start):
             if self.noise is not None:
                 za, zb = self.noise.apply(step, self.data.part.rank, za, zb)
-            yield za.to(self.device), zb.to(self.device), factor.to(self.device)
+            check_factor_labels(factor, len(self.sizes) - 1)  # here on the CPU: no sync
+            yield (
+                to_device(za, self.device),
+                to_device(zb, self.device),
+                to_device(factor, self.device),
+            )
 
     def warm_start(self) -> None:
         """Initialise ActNorm from both images of the whole first global batch."""
