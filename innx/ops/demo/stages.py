@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from innx.device import AUTO
+from innx.device import AUTO, resolve_device
 from innx.ops.demo.plan import FACTORS, DemoPlan
 from innx.store.runs import MANIFEST
 
@@ -66,6 +66,10 @@ def demo_stages(
     from innx.ops.fit.invariance import InvarianceFit
     from innx.ops.fit.semantic.fit import SemanticFit, fit_semantic
 
+    # On a GPU the flows' small eager steps wait on kernel launches, not on the GPU: replayed
+    # from one CUDA graph they run several times faster (benchmarks/kernels.py), as fit invariance
+    # and fit semantic do with --cuda-graph.
+    cuda_graph = resolve_device(device).type == "cuda"
     clf, ae, store, sem = out / "clf", out / "ae", out / "acts.h5", out / "sem"
     images = out / "images"
 
@@ -123,6 +127,7 @@ def demo_stages(
             batch_size=plan.batch_size,
             seed=plan.seed,
             device=device,
+            cuda_graph=cuda_graph,
         )
         stages.append(
             run_stage(
@@ -140,6 +145,7 @@ def demo_stages(
         batch_size=plan.batch_size,
         seed=plan.seed,
         device=device,
+        cuda_graph=cuda_graph,
     )
     stages.append(
         run_stage(
