@@ -149,6 +149,7 @@ def autoencoder(
     checkpoint_every: CheckpointEvery = AUTOENCODER.checkpoint_every,
     seed: Seed = AUTOENCODER.seed,
     device: Device = AUTOENCODER.device,
+    cuda_graph: CudaGraph = AUTOENCODER.cuda_graph,
     workers: Workers = AUTOENCODER.workers,
     resume: Resume = False,
     overwrite: Overwrite = False,
@@ -178,6 +179,7 @@ def autoencoder(
         workers=workers,
         checkpoint_every=checkpoint_every,
         classifier=classifier,
+        cuda_graph=cuda_graph,
     )
     result = run_fit("fit autoencoder", fit_autoencoder, fit, output, resume, overwrite)
     m = result.metrics

@@ -20,7 +20,7 @@ A stage whose output is complete is skipped; an interrupted fit or extraction re
 checkpoint. ``demo.json`` records the plan, so that a folder is never resumed with another one.
 Every stage runs on one ``device`` (``auto``: CUDA when there is one); each output records the
 device it was made on, and the demo says it once (``on_device``), not once per stage. On CUDA the
-fits of ``t`` and ``e`` replay each step from a CUDA graph (``--cuda-graph``).
+fits of the autoencoder, ``t`` and ``e`` replay each step from a CUDA graph (``--cuda-graph``).
 """
 
 from __future__ import annotations

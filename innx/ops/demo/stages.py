@@ -66,9 +66,9 @@ def demo_stages(
     from innx.ops.fit.invariance import InvarianceFit
     from innx.ops.fit.semantic.fit import SemanticFit, fit_semantic
 
-    # On a GPU the flows' small eager steps wait on kernel launches, not on the GPU: replayed
-    # from one CUDA graph they run several times faster (benchmarks/kernels.py), as fit invariance
-    # and fit semantic do with --cuda-graph.
+    # On a GPU the small eager steps of the autoencoder and the flows wait on kernel launches,
+    # not on the GPU: replayed from one CUDA graph they run several times faster
+    # (benchmarks/kernels.py), as the fits do with --cuda-graph.
     cuda_graph = resolve_device(device).type == "cuda"
     clf, ae, store, sem = out / "clf", out / "ae", out / "acts.h5", out / "sem"
     images = out / "images"
@@ -99,7 +99,7 @@ def demo_stages(
             lambda resume: fit_autoencoder(
                 AutoencoderFit(
                     plan.data, latent_dim=plan.latent_dim, epochs=plan.autoencoder_epochs,
-                    seed=plan.seed, classifier=str(clf), device=device,
+                    seed=plan.seed, classifier=str(clf), device=device, cuda_graph=cuda_graph,
                 ),
                 ae, resume=resume, log=log,
             ),

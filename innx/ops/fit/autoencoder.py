@@ -47,6 +47,7 @@ from innx.device import AUTO, device_line, resolve_device, to_device
 from innx.errors import ConfigError
 from innx.store.runs import DatasetInput, RunInputs
 from innx.train.distributed import current_part, local_device
+from innx.train.graph_step import require_cuda
 from innx.train.images import ImageBatch, ShuffledImages, load_images
 from innx.train.loop import LoopConfig, Progress, train
 from innx.train.run_dir import RunDir, open_run_dir
@@ -88,6 +89,7 @@ class AutoencoderFit:
     val_fraction: float = 0.1
     seed: int = 0
     device: str = AUTO
+    cuda_graph: bool = False  # replay each step from one CUDA graph: innx.train.graph_step
     workers: int = 0
     checkpoint_every: int = 100
     classifier: str | None = None  # a classifier run: measure its agreement on reconstructions
@@ -117,7 +119,9 @@ class AutoencoderFit:
             raise ConfigError(f"--kl-weight must be zero or positive, got {self.kl_weight}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
-        resolve_device(self.device)  # a device this machine lacks: refused before any work
+        device = resolve_device(self.device)  # a device this machine lacks: refused here
+        if self.cuda_graph:
+            require_cuda(device)
 
     def total_steps(self, steps_per_epoch: int) -> int:
         """``steps``, or ``epochs`` of ``steps_per_epoch`` (default: the preset's, within
@@ -162,7 +166,7 @@ def fit_autoencoder(
     judge = _classifier(fit.classifier, device)  # first: a bad run leaves no directory
     with open_run_dir(
         out, fit=fit.to_dict(), part=part, resume=resume, overwrite=overwrite,
-        ignore=("workers", "checkpoint_every", "classifier"),
+        ignore=("workers", "checkpoint_every", "classifier", "cuda_graph"),
     ) as run:  # fmt: skip
         metrics = _train(fit, dataset, config, judge, run, device, started, progress, say)
     return AutoencoderResult(out, metrics)
@@ -210,6 +214,7 @@ def _train(
         eval_every=max(1, steps // EVALUATIONS),
         checkpoint_every=fit.checkpoint_every,
         device=fit.device,
+        cuda_graph=fit.cuda_graph,
         keep_best="val_mse",
     )
     result = train(task, loop, out, resume=run.resuming, progress=progress)
@@ -295,10 +300,11 @@ class AutoencoderTask:
         self.classifier = classifier
         self._reference: torch.Tensor | None = None  # the classifier's predictions on val
 
-    def batches(self, start: int, stop: int) -> Iterator[torch.Tensor]:
-        """``uint8 [B, C, S, S]`` images of each step."""
+    def batches(self, start: int, stop: int) -> Iterator[tuple[torch.Tensor]]:
+        """``uint8 [B, C, S, S]`` images of each step, on the device (a tuple, as a CUDA graph
+        takes its inputs)."""
         for batch in self.train.batches(start, stop):
-            yield batch.images
+            yield (to_device(batch.images, self.device),)
 
     def _input(self, images: torch.Tensor) -> torch.Tensor:
         x = to_device(images, self.device).float().div_(255.0)
@@ -310,9 +316,9 @@ class AutoencoderTask:
         """Nothing to initialise from data."""
 
     def loss(
-        self, model: nn.Module, batch: torch.Tensor
+        self, model: nn.Module, batch: tuple[torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x = self._input(batch)
+        x = self._input(batch[0])
         x_hat, mean, logvar = model(x)
         diff = x_hat.float() - x
         mse = diff.pow(2).mean()

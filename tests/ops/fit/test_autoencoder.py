@@ -158,6 +158,7 @@ def test_a_folder_of_one_size_needs_no_size(tmp_path):
         ({"kl_weight": -1.0}, "--kl-weight must be zero or positive"),
         ({"val_fraction": 1.0}, "--val-fraction must be between 0 and 1"),
         ({"lr": 0.0}, "--lr must be positive"),
+        ({"cuda_graph": True, "device": "cpu"}, "--cuda-graph needs a CUDA device, not cpu"),
     ],
 )
 def test_bad_options_are_refused(options, message):
