@@ -3,6 +3,7 @@ give the backbone ``mymodel`` (trained, listed, extracted from) and the command 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def template_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
          "--target", str(target), str(source)],
         check=True, capture_output=True,
     )  # fmt: skip
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("INNX_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
     env["PYTHONPATH"] = str(target)
     return env
 
@@ -34,6 +35,16 @@ def innx(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "innx", *args], env=env, cwd=cwd, capture_output=True, text=True
+    )
+
+
+def run_example(script: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """``QUICK=1 bash examples/SCRIPT OUT`` with this Python's ``innx`` first on ``PATH`` and no
+    ``INNX_`` settings from the environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", QUICK="1")
+    return subprocess.run(
+        ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=900
     )
 
 
@@ -83,16 +94,9 @@ def test_template_backbone_wraps_a_model(template_env: dict[str, str], tmp_path:
 def test_shapes_pipeline_script_chains_every_stage(tmp_path: Path) -> None:
     """``QUICK=1 bash examples/shapes.sh OUT``: the demo as innx commands, then a rerun that
     skips every finished stage, figure and the report; a deleted figure is drawn again."""
-    import os
-
     script = TEMPLATE.parents[0] / "shapes.sh"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["QUICK"] = "1"
     out = tmp_path / "pipeline"
-    done = subprocess.run(
-        ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=900
-    )
+    done = run_example(script, out)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "report"
     assert (out / "report" / "report.html").is_file()
@@ -101,9 +105,7 @@ def test_shapes_pipeline_script_chains_every_stage(tmp_path: Path) -> None:
     kept = [out / "clf" / "model.safetensors", out / "figures" / "mix.png", out / "report"]
     stamps = [path.stat().st_mtime_ns for path in kept]
     (out / "figures" / "samples.png").unlink()
-    again = subprocess.run(
-        ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=900
-    )
+    again = run_example(script, out)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.strip().splitlines()[-1] == "report"
     assert [path.stat().st_mtime_ns for path in kept] == stamps
@@ -115,15 +117,9 @@ def test_texture_vs_shape_script_compares_attacks_and_intervenes(tmp_path: Path)
     """``QUICK=1 bash examples/texture-vs-shape.sh OUT``: two models of cues (shape, texture), one
     autoencoder and one e for both, analyze, compare, attack; every output where it says."""
     import json
-    import os
 
-    script = TEMPLATE.parents[0] / "texture-vs-shape.sh"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", QUICK="1")
     out = tmp_path / "tvs"
-    done = subprocess.run(
-        ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=900
-    )
+    done = run_example(TEMPLATE.parents[0] / "texture-vs-shape.sh", out)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == str(out)
     for cue in ("shape", "texture"):
@@ -145,17 +141,11 @@ def test_your_model_script_runs_the_method_on_a_timm_model(tmp_path: Path) -> No
     """``QUICK=1 bash examples/your-model.sh OUT``: a generated 64 px folder, a timm ConvNeXt
     trained on it, an autoencoder at the folder's own size, and every stage through analyze."""
     import json
-    import os
 
     import h5py
 
-    script = TEMPLATE.parents[0] / "your-model.sh"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", QUICK="1")
     out = tmp_path / "yours"
-    done = subprocess.run(
-        ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=900
-    )
+    done = run_example(TEMPLATE.parents[0] / "your-model.sh", out)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "report"
     assert "innx: using device cpu" in done.stderr

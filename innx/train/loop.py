@@ -197,11 +197,11 @@ def train(
     pending: list[tuple[int, Values]] = []  # steps whose metrics are still on the device
     for step, batch in enumerate(task.batches(start, config.steps), start=start):
         if graph is not None:  # the whole step, optimiser included, replayed from the graph
-            values: Values = graph(batch)
+            values: Values = {k: v.detach().clone() for k, v in graph(batch).items()}  # replays overwrite
         else:
             with autocast():
                 loss, info = task.loss(model, batch)
-            values = {"loss": loss, **info}
+            values = _detached({"loss": loss, **info})
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             if on_gradients is not None:
@@ -209,15 +209,15 @@ def train(
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
             optimizer.step()
-        pending.append((step, _kept(values)))
+        pending.append((step, values))
         schedule.step()
         done = step + 1
         evaluating = bool(config.eval_every and done % config.eval_every == 0)
         checkpointing = done % config.checkpoint_every == 0
         if done % config.log_every == 0 or done == config.steps or evaluating or checkpointing:
-            for pending_step, values in _settle(pending, part):  # one host sync for them all
-                _check_finite(values["loss"], pending_step, config, out)
-                window.add(values)
+            for pending_step, metrics in _settle(pending, part):  # one host sync for them all
+                _check_finite(metrics["loss"], pending_step, config, out)
+                window.add(metrics)
             pending = []
         if done % config.log_every == 0 or done == config.steps:
             latest = {**window.mean(), "lr": float(optimizer.param_groups[0]["lr"])}
@@ -300,10 +300,9 @@ def _graph_step(
     )  # fmt: skip
 
 
-def _kept(values: Values) -> Values:
-    """``values`` to hold until they are read: tensors detached from the graph, and copied (a
-    CUDA graph's outputs are overwritten by its next replay)."""
-    return {k: v.detach().clone() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
+def _detached(values: Values) -> Values:
+    """``values`` to hold until they are read, without keeping the autograd graph alive."""
+    return {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
 
 
 def _settle(pending: list[tuple[int, Values]], part: Part) -> list[tuple[int, dict[str, float]]]:
