@@ -197,7 +197,8 @@ def train(
     pending: list[tuple[int, Values]] = []  # steps whose metrics are still on the device
     for step, batch in enumerate(task.batches(start, config.steps), start=start):
         if graph is not None:  # the whole step, optimiser included, replayed from the graph
-            values: Values = {k: v.detach().clone() for k, v in graph(batch).items()}  # replays overwrite
+            outputs = graph(batch)  # copied: the next replay overwrites them
+            values: Values = {k: v.detach().clone() for k, v in outputs.items()}
         else:
             with autocast():
                 loss, info = task.loss(model, batch)
