@@ -8,7 +8,7 @@ background. Eight factors, independent and uniform, are its attributes, in this 
 ============  ===========  ============================================================
 name          kind         values
 ============  ===========  ============================================================
-``shape``     categorical  :data:`SHAPES` (circle, cross, square, triangle); the label
+``shape``     categorical  :data:`SHAPES` (circle, cross, sector, square); the label
 ``texture``   categorical  :data:`TEXTURES` (checks, dots, plain, stripes)
 ``fg_color``  categorical  :data:`FG_COLORS`, bright saturated colours of the shape
 ``bg_color``  categorical  :data:`BG_COLORS`, dark or muted colours of the background
@@ -18,11 +18,19 @@ name          kind         values
 ``rotation``  continuous   ``[0, 1)``: turns of the shape (and its texture), clockwise
 ============  ===========  ============================================================
 
-Every shape lies inside the circle of radius ``scale`` about its centre (square and triangle touch
-it with their corners, the cross with the outer corners of its arms), so the largest extent of a
-shape is the same at every rotation, and the position range ``[max scale + margin, 1 - max scale -
-margin]`` (:data:`MARGIN`: 1 px at 32 px) keeps the whole shape inside the image, off its border
-pixels, whatever its scale and rotation: position is independent of both.
+Every shape lies inside the circle of radius ``scale`` about its centre (the sector, a disk with
+a wedge cut out, is that circle's; the square touches it with its corners, the cross with the
+outer corners of its arms), so the largest extent of a shape is the same at every rotation, and
+the position range ``[max scale + margin, 1 - max scale - margin]`` (:data:`MARGIN`: 1 px at
+32 px) keeps the whole shape inside the image, off its border pixels, whatever its scale and
+rotation: position is independent of both.
+
+Every shape covers the same area at the same scale, the square's ``2 scale²`` (:data:`AREA`: the
+circle's radius is ``sqrt(2 / pi)`` of the scale, the sector's cut-out wedge ``2 pi - 4`` radians
+(131°) wide, and the cross's bars reach ``1 / sqrt(10)`` of the scale to each side of their axes).
+So how much texture an image shows says nothing of its shape: a texture model, whose confidence
+grows with the texture it sees, would otherwise carry the shape in its logits (version 2, whose
+triangle had 0.41 of the circle's area, did).
 
 Textures lie in the image's frame: each is a fixed wallpaper that the shape is a window onto (it
 does not turn or move with the shape), so a texture is a matter of its class alone, not of the
@@ -60,10 +68,10 @@ from innx.data.base import CATEGORICAL, CONTINUOUS, Attribute
 from innx.data.procedural import SIZE_RANGE, ProceduralDataset, render_items
 from innx.errors import ShapeError
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bumped whenever the images a (seed, index) pair gives change; part of the fingerprint."""
 
-SHAPES: tuple[str, ...] = ("circle", "cross", "square", "triangle")
+SHAPES: tuple[str, ...] = ("circle", "cross", "sector", "square")
 TEXTURES: tuple[str, ...] = ("checks", "dots", "plain", "stripes")
 FG_COLORS: dict[str, tuple[int, int, int]] = {**shapes.FG_COLORS, "yellow": (250, 210, 0)}
 """The shapes dataset's colours; a deeper yellow, whose tint stays apart from it."""
@@ -92,12 +100,16 @@ ATTRIBUTES: tuple[Attribute, ...] = (
 
 _SUPERSAMPLE = 4
 _COUNTS = np.array([len(SHAPES), len(TEXTURES), len(FG_COLORS), len(BG_COLORS)])
-# Shape geometry, in units of the scale r (every shape fits in the circle of radius r):
+AREA = 2.0
+"""The area of every shape, in units of the scale squared: the square's inside its circle."""
+# Shape geometry, in units of the scale r (every shape fits in the circle of radius r, area 2 r²):
+_CIRCLE_RADIUS = math.sqrt(AREA / math.pi)  # pi R² = 2
+# sector: a disk less a wedge of half-angle pi - 2, so 4 radians are left (area 4 / 2 = 2); the
+# wedge's edges are |v| = slope u, u > 0
+_SECTOR_SLOPE = math.tan(math.pi - AREA)
 _SQUARE_HALF_SIDE = math.sqrt(0.5)  # square: |u|, |v| <= r / sqrt(2), corners on the circle
-_CROSS_HALF_WIDTH = 0.36  # cross: two bars of half-width 0.36 r, ends' corners on the circle
-_CROSS_HALF_LENGTH = math.sqrt(1 - _CROSS_HALF_WIDTH**2)
-# triangle: equilateral, apex up at rotation 0, vertices on the circle: sqrt(3) |u| - v <= r and
-# v <= r / 2 (image y points down)
+_CROSS_HALF_WIDTH = 1 / math.sqrt(10)  # two bars of half-width w: 8 w sqrt(1 - w²) - 4 w² = 2
+_CROSS_HALF_LENGTH = math.sqrt(1 - _CROSS_HALF_WIDTH**2)  # the ends' corners on the circle
 
 
 def off_color(fg: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -131,15 +143,17 @@ def _inside(
 ) -> NDArray[np.bool_]:
     """Whether the points ``(u, v)`` of the shape's frame lie inside shape ``name`` of scale ``r``."""
     if name == "circle":
-        return u * u + v * v <= r * r
+        radius = r * np.float32(_CIRCLE_RADIUS)
+        return u * u + v * v <= radius * radius
+    if name == "sector":  # the wedge points along u: to the right at rotation 0
+        wedge = (u > 0) & (np.abs(v) < np.float32(_SECTOR_SLOPE) * u)
+        return (u * u + v * v <= r * r) & ~wedge
     if name == "square":
         half = r * np.float32(_SQUARE_HALF_SIDE)
         return (np.abs(u) <= half) & (np.abs(v) <= half)
-    if name == "cross":
-        au, av = np.abs(u), np.abs(v)
-        w, length = r * np.float32(_CROSS_HALF_WIDTH), r * np.float32(_CROSS_HALF_LENGTH)
-        return ((au <= length) & (av <= w)) | ((av <= length) & (au <= w))
-    return (np.float32(math.sqrt(3)) * np.abs(u) - v <= r) & (v <= r * np.float32(0.5))
+    au, av = np.abs(u), np.abs(v)  # cross
+    w, length = r * np.float32(_CROSS_HALF_WIDTH), r * np.float32(_CROSS_HALF_LENGTH)
+    return ((au <= length) & (av <= w)) | ((av <= length) & (au <= w))
 
 
 def _on(name: str, u: NDArray[np.float32], v: NDArray[np.float32]) -> NDArray[np.bool_]:

@@ -50,7 +50,7 @@ def test_attributes_are_the_documented_factors() -> None:
     names = ["shape", "texture", "fg_color", "bg_color", "scale", "x", "y", "rotation"]
     assert [a.name for a in ds.attributes] == names
     assert [a.kind for a in ds.attributes] == ["categorical"] * 4 + ["continuous"] * 4
-    assert ds.classes == SHAPES == ("circle", "cross", "square", "triangle")
+    assert ds.classes == SHAPES == ("circle", "cross", "sector", "square")
     assert ds.attributes[1].categories == TEXTURES == ("checks", "dots", "plain", "stripes")
     assert len(FG_COLORS) >= 4 and len(BG_COLORS) >= 4
     for a in ATTRIBUTES[:4]:
@@ -116,13 +116,30 @@ def test_the_largest_shape_stays_inside_at_every_rotation(size: int) -> None:
     inner = np.ones((size, size), dtype=bool)
     inner[margin:-margin, margin:-margin] = False
     assert (images[:, :, inner] == np.array(BG[0])[None, :, None]).all()
-    # ... and the margin is no wider: the circle reaches the next pixels in
-    start = SHAPES.index("circle") * len(corners) * 32
-    circles = images[start : start + len(corners) * 32 : 32]  # turn 0 at each corner
+    # ... and the margin is no wider: the sector (a disk of radius scale, its wedge cut out on the
+    # right at turn 0) reaches the next pixels in
+    start = SHAPES.index("sector") * len(corners) * 32
+    sectors = images[start : start + len(corners) * 32 : 32]  # turn 0 at each corner
     ring = ~inner
     ring[margin + 1 : -margin - 1, margin + 1 : -margin - 1] = False
-    for image in circles:
+    for image in sectors:
         assert (image[:, ring] != np.array(BG[0])[:, None]).any()
+
+
+def test_every_shape_covers_the_same_area_at_the_same_scale() -> None:
+    """So the share of an image a texture covers does not tell the shape (a texture model's
+    confidence grows with it): 2 scale², measured from the subsample counts of large renders."""
+    size, scale = 128, SCALE_RANGE[1]
+    rows = [
+        row(shape, "plain", scale=scale, x=0.5, y=0.5, turns=turns)
+        for shape, turns in itertools.product(SHAPES, (0.0, 0.13))
+    ]
+    images = render_cues(rows, size).astype(float)
+    channel = int(np.argmax(np.abs(np.subtract(FG[0], BG[0]))))
+    fg, bg = FG[0][channel], BG[0][channel]
+    coverage = (images[:, channel] - bg) / (fg - bg)  # of each pixel by the plain shape
+    areas = coverage.sum(axis=(1, 2)) / (scale * size) ** 2
+    assert np.allclose(areas, 2.0, rtol=5e-3), list(zip(rows, areas.tolist(), strict=True))
 
 
 @pytest.mark.parametrize("size", [32, 64])
@@ -189,7 +206,7 @@ def test_textures_are_fixed_to_the_image_with_a_period_of_a_quarter(size: int) -
 
 
 def test_edges_are_anti_aliased() -> None:
-    rows = [row("triangle", "plain", scale=0.3, x=0.5, y=0.5, turns=0.1)]
+    rows = [row("cross", "plain", scale=0.3, x=0.5, y=0.5, turns=0.1)]
     image = render_cues(rows, 32)[0].reshape(3, -1).T
     assert len({tuple(p) for p in image.tolist()}) > 2  # fg, bg and blends
 
