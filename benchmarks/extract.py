@@ -8,7 +8,7 @@
 3. **Peak memory**: the maximum resident set of ``innx extract`` in a fresh process at N and 4N
    images. Target: flat in N (ratio ~1).
 4. **Checksums**: images/s of the same extraction into a store with HDF5 Fletcher-32 chunk
-   checksums (the default) against one without (``innx.store.activations.CHECKSUMS`` off, for
+   checksums (the default) against one without (``innx.store.datasets.CHECKSUMS`` off, for
    this measurement only). Target: ratio >= 0.95 (checksums cost at most 5 %).
 
 Contenders alternate (a, b, a, b, ...) and the best round of each is kept; compare the ratios, not
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-import innx.store.activations
+import innx.store.datasets
 from innx.backbones import build_backbone
 from innx.data.spec import open_dataset
 from innx.ops.extract.extraction import ExtractOptions, extract
@@ -48,13 +48,13 @@ def timed_extract(n: int, tmp: Path, checksums: bool = True) -> float:
     """Seconds of a whole extraction into a fresh store (with chunk checksums or without)."""
     out = tmp / f"acts-{time.monotonic_ns()}.h5"
     options = ExtractOptions(f"shapes:n={n},size=32,seed=0", "smallcnn", LAYERS, batch_size=BATCH)
-    innx.store.activations.CHECKSUMS = checksums
+    innx.store.datasets.CHECKSUMS = checksums
     try:
         start = time.perf_counter()
         extract(options, out)
         seconds = time.perf_counter() - start
     finally:
-        innx.store.activations.CHECKSUMS = True
+        innx.store.datasets.CHECKSUMS = True
     out.unlink()
     return seconds
 

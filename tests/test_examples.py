@@ -14,6 +14,11 @@ import pytest
 TEMPLATE = Path(__file__).resolve().parents[1] / "examples" / "plugin-template"
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without its ``INNX_`` settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
+
+
 @pytest.fixture(scope="module")
 def template_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The template pip-installed (for real, from a copy) into a folder on ``PYTHONPATH``."""
@@ -25,7 +30,7 @@ def template_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
          "--target", str(target), str(source)],
         check=True, capture_output=True,
     )  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
+    env = clean_env()
     env["PYTHONPATH"] = str(target)
     return env
 
@@ -41,7 +46,7 @@ def innx(
 def run_example(script: Path, out: Path) -> subprocess.CompletedProcess[str]:
     """``QUICK=1 bash examples/SCRIPT OUT`` with this Python's ``innx`` first on ``PATH`` and no
     ``INNX_`` settings from the environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INNX_")}
+    env = clean_env()
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", QUICK="1")
     return subprocess.run(
         ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=900

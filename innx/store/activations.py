@@ -39,9 +39,10 @@ chunk cache off, so no failure is left for a close in a finaliser to swallow). R
 is, and a failure after creation leaves the store resumable (``--resume``), with no temporary
 file left behind.
 
-One writer at a time: see :mod:`innx.store.locking`. The layout is :mod:`innx.store.layout`, joining
-shards :mod:`innx.store.shards`, reading :mod:`innx.store.view`; readers
-open files with HDF5 locking off, so ``innx info`` works on a store that is being written.
+One writer at a time: see :mod:`innx.store.locking`. The layout is :mod:`innx.store.layout`, its
+HDF5 datasets :mod:`innx.store.datasets`, joining shards :mod:`innx.store.shards`, reading
+:mod:`innx.store.view`; readers open files with HDF5 locking off, so ``innx info`` works on a
+store that is being written.
 """
 
 from __future__ import annotations
@@ -59,16 +60,13 @@ import numpy as np
 
 from innx.errors import StoreError, first_line
 from innx.store.checked import CheckedDataset, fails_checksum
-from innx.store.layout import StoreLayout, damaged, dataset_attrs, root_attrs
+from innx.store.datasets import create_datasets
+from innx.store.layout import StoreLayout, damaged
 from innx.store.locking import WriteLock
 from innx.store.metadata import file_signature, layout_differences, layout_signature
 from innx.store.space import check_room, new_store_file
 from innx.writes import is_write_failure, write_errno, write_failed, writing
 
-_COMPRESSED = ("layers/", "latents", "images")  # the big datasets; the small ones stay plain
-CHECKSUMS = True
-"""Whether new stores get Fletcher-32 chunk checksums; ``benchmarks/extract.py`` turns it off
-to measure what they cost. Keep it on."""
 RESUME = "run again with --resume"
 """How to go on after a write failed once the store exists."""
 
@@ -127,7 +125,7 @@ class StoreWriter:
                     f"{path} exists; pass --resume to finish it or --overwrite to replace it"
                 )
             check_room(path, layout)
-            file = new_store_file(path, layout, lambda new: _create_datasets(new, layout, "none"))
+            file = new_store_file(path, layout, lambda new: create_datasets(new, layout, "none"))
         except BaseException:
             lock.release()
             raise
@@ -306,7 +304,7 @@ class StoreWriter:
             with self._writing("the compressed copy"):
                 out = h5py.File(tmp, "w", locking=False, rdcc_nbytes=0)
                 try:
-                    _create_datasets(out, self.layout, self.layout.compression)
+                    create_datasets(out, self.layout, self.layout.compression)
                     for key, value in file.attrs.items():
                         out.attrs[key] = value
                     out.attrs["complete"] = True
@@ -365,41 +363,6 @@ def _cast(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -
             "check the layer shapes the store was created with"
         )
     return array.astype(dtype, copy=False)
-
-
-def _create_datasets(file: h5py.File, layout: StoreLayout, compression: str) -> None:
-    """Root attributes and every dataset; ``compression="none"``: allocated at creation."""
-    file.attrs.update(root_attrs(layout))
-    file.create_group("layers", track_order=True)
-    for name, shape, dtype in layout.datasets():
-        options: dict[str, Any] = {"track_times": False}
-        if 0 in shape:
-            pass  # an empty dataset (no attributes, say): contiguous, nothing to allocate
-        elif compression != "none" and name.startswith(_COMPRESSED):
-            options["chunks"] = (layout.chunk_rows(shape[1:], dtype), *shape[1:])
-            options["compression"] = compression
-            options["shuffle"] = True
-            options["fletcher32"] = CHECKSUMS
-            if compression == "gzip":
-                options["compression_opts"] = 4
-        else:
-            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-            options["chunks"] = (layout.chunk_rows(shape[1:], dtype), *shape[1:])
-            options["dcpl"] = dcpl
-            options["fill_time"] = "never"
-            options["fletcher32"] = CHECKSUMS
-        dataset = file.create_dataset(name, shape=shape, dtype=dtype, **options)
-        dataset.attrs.update(dataset_attrs(layout, name))
-    file.create_dataset(
-        "bad",
-        shape=(0,),
-        maxshape=(None,),
-        dtype=np.int64,
-        chunks=(1024,),
-        fletcher32=CHECKSUMS,
-        track_times=False,
-    )
 
 
 def _close_quietly(file: h5py.File) -> None:

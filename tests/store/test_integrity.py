@@ -15,7 +15,7 @@ import pytest
 from conftest import flip_a_bit
 from typer.testing import CliRunner
 
-import innx.store.activations as activations
+import innx.store.datasets as datasets
 from innx.cli.app import build_app
 from innx.data.base import Attribute
 from innx.errors import StoreError
@@ -118,7 +118,7 @@ def test_each_dataset_is_checked(tmp_path: Path, name: str, read: Any) -> None:
 def test_a_store_without_checksums_still_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(activations, "CHECKSUMS", False)
+    monkeypatch.setattr(datasets, "CHECKSUMS", False)
     layout = make_layout()
     data = expected(layout)
     write_store(tmp_path / "old.h5", layout, data)
