@@ -136,9 +136,10 @@ def test_texture_vs_shape_script_compares_attacks_and_intervenes(tmp_path: Path)
     comparison = json.loads((out / "comparison" / "compare.json").read_text())
     assert [m["name"] for m in comparison["models"]] == ["shape", "texture"]
     assert len(comparison["sentences"]) == 3
-    attack = json.loads((out / "attack-shape" / "attack.json").read_text())
-    assert attack["attack"]["method"] == "fgsm" and attack["attack"]["eps"] == 0.08
-    assert [layer["layer"] for layer in attack["layers"]] == ["input", "conv2", "logits"]
+    for method in ("fgsm", "pgd"):
+        attack = json.loads((out / f"attack-{method}" / "attack.json").read_text())
+        assert attack["attack"]["method"] == method and attack["attack"]["eps"] == 0.08
+        assert [layer["layer"] for layer in attack["layers"]] == ["input", "conv2", "logits"]
 
 
 @pytest.mark.slow
