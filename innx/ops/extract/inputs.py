@@ -12,7 +12,8 @@ from innx.errors import DataError
 
 
 class ExtractItems(torch.utils.data.Dataset[dict[str, Any]]):
-    """Dataset rows as backbone inputs (float, preprocessed in the worker) plus thumbnails."""
+    """Dataset rows, read in the loader's workers; :meth:`collate` turns a batch of them into
+    backbone inputs (float, preprocessed) and thumbnails, in the workers too."""
 
     def __init__(
         self,
@@ -34,11 +35,18 @@ class ExtractItems(torch.utils.data.Dataset[dict[str, Any]]):
             if not self.skip_bad:
                 raise
             return {"index": index, "bad": True}
-        item = {"index": index, "bad": False, "x": self.preprocessing(x), "label": label}
-        item["attributes"] = attributes
-        if self.thumb is not None:
-            item["image"] = _thumbnail(x, self.thumb, self.preprocessing.channels)
-        return item
+        return {"index": index, "bad": False, "raw": x, "label": label, "attributes": attributes}
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """A batch of items: preprocessed once all of them are read (a few percent faster than
+        reading and preprocessing each in turn), then stacked (:func:`collate_items`)."""
+        for item in items:
+            if not item["bad"]:
+                raw = item.pop("raw")
+                item["x"] = self.preprocessing(raw)
+                if self.thumb is not None:
+                    item["image"] = _thumbnail(raw, self.thumb, self.preprocessing.channels)
+        return collate_items(items)
 
 
 def _thumbnail(x: torch.Tensor, size: tuple[int, int], channels: int) -> torch.Tensor:

@@ -75,6 +75,21 @@ def test_smallcnn_store_equals_a_plain_forward_pass(tmp_path):
         assert meta["preprocessing"]["size"] == [32, 32]
 
 
+def test_loader_workers_write_the_same_store_as_the_main_process(tmp_path):
+    """Items read and preprocessed (with thumbnails) in two worker processes: the same bytes."""
+    stores = {}
+    for workers in (0, 2):
+        options = ExtractOptions(
+            SHAPES, "smallcnn", ("conv2", "fc"), batch_size=16, store_images=True, workers=workers
+        )
+        with pytest.warns(Warning, match="random weights"):
+            extract(options, tmp_path / f"acts-{workers}.h5")
+        stores[workers] = read_all(tmp_path / f"acts-{workers}.h5")
+    assert stores[0].keys() == stores[2].keys()
+    for name, value in stores[0].items():
+        np.testing.assert_array_equal(stores[2][name], value, err_msg=name)
+
+
 def test_a_class_sorted_folder_gives_class_balanced_held_out_rows(tmp_path):
     from innx.ops.data.folders import write_shapes_folder
     from innx.train.split import split_store_rows
