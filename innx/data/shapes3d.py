@@ -32,6 +32,7 @@ from innx.data.base import (
 from innx.data.files import local_file
 from innx.data.spec import Options, need_location
 from innx.errors import DataError
+from innx.h5files import ProcessFile
 
 SHAPES = ("cube", "cylinder", "sphere", "capsule")
 ATTRIBUTES = (
@@ -77,8 +78,7 @@ class Shapes3DDataset(ImageDataset):
         self.path = local_file("3dshapes", file, HOW)
         self.root = str(self.path)
         self.spec = f"3dshapes:{self.root}"
-        self._h5: Any = None
-        self._pid: int | None = None
+        self._h5 = ProcessFile(self.path)
         self._labels: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None
         h5 = self._file()
         try:
@@ -103,28 +103,17 @@ class Shapes3DDataset(ImageDataset):
             self._close()
 
     def _file(self) -> Any:
-        """The open HDF5 file of this process (reopened after a fork)."""
-        if self._h5 is None or self._pid != os.getpid():
-            import h5py
-
-            try:
-                self._h5 = h5py.File(self.path, "r")
-            except OSError as exc:
-                raise DataError(
-                    f"cannot open {self.path} as HDF5 ({exc}); download it again"
-                ) from exc
-            self._pid = os.getpid()
-        return self._h5
+        """The open HDF5 file of this process (:class:`~innx.h5files.ProcessFile`)."""
+        try:
+            return self._h5.get()
+        except OSError as exc:
+            raise DataError(f"cannot open {self.path} as HDF5 ({exc}); download it again") from exc
 
     def _close(self) -> None:
-        if self._h5 is not None and self._pid == os.getpid():
-            self._h5.close()
-        self._h5 = self._pid = None
+        self._h5.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_h5"] = state["_pid"] = state["_labels"] = None  # reopened lazily in the worker
-        return state
+        return {**self.__dict__, "_labels": None}  # read again in the worker
 
     def labels(self) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """``(labels int64 [N], attributes float32 [N, 6])``, read on first call."""

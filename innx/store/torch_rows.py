@@ -4,17 +4,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from innx.data.base import check_index
+from innx.h5files import STORE_READ, ProcessFile
 from innx.store.checked import CheckedDataset
 
 
@@ -40,36 +38,22 @@ class MemoryDataset(Dataset[tuple[torch.Tensor, ...]]):
 class StreamingDataset(Dataset[tuple[torch.Tensor, ...]]):
     """Rows read from the file on demand; pickles as its path, for DataLoader workers.
 
-    The HDF5 file is opened lazily, once per process (h5py handles cannot cross processes),
-    read-only and without HDF5 file locking.
+    The HDF5 file is opened on first use in each process (:class:`~innx.h5files.ProcessFile`).
     """
 
     def __init__(self, path: Path, names: Sequence[str], n: int) -> None:
         self.path = Path(path)
         self.names = list(names)
         self.n = n
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
+        self._file = ProcessFile(self.path, **STORE_READ)
 
     def __len__(self) -> int:
         return self.n
 
-    def _open(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._file = h5py.File(self.path, "r", locking=False, rdcc_nbytes=32 << 20)
-            self._pid = os.getpid()
-        return self._file
-
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         i = check_index(i, self.n)
-        file = self._open()
+        file = self._file.get()
         return tuple(
             torch.from_numpy(np.asarray(CheckedDataset(file[name], self.path)[i]))
             for name in self.names
         )
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_file"] = None
-        state["_pid"] = None
-        return state

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from innx.data.base import CATEGORICAL, AttributeKind, hash_json
 from innx.data.kinds import as_kind
 from innx.errors import ConfigError, StoreError, first_line
+from innx.h5files import STORE_READ
 from innx.store.checked import CheckedDataset
 from innx.store.layout import FIELDS, FORMAT, damaged
 from innx.store.metadata import read_meta
@@ -67,7 +68,7 @@ class ActivationStore:
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a folder, not an activation store (.h5 file)")
         try:
-            self.file = h5py.File(self.path, "r", locking=False, rdcc_nbytes=32 << 20)
+            self.file = h5py.File(self.path, "r", **STORE_READ)
         except OSError as err:
             raise StoreError(
                 f"{self.path} is not a readable HDF5 file ({first_line(err)}); "

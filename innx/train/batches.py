@@ -19,7 +19,6 @@ the same code.
 from __future__ import annotations
 
 import math
-import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from innx.errors import ConfigError
+from innx.h5files import STORE_READ, ProcessFile
 from innx.store.checked import CheckedDataset
 from innx.store.view import ActivationStore
 from innx.train.distributed import Part
@@ -140,8 +140,7 @@ class StoreBatches:
         self.chunk_rows = chunk_rows
         self.n_blocks = -(-self.rows.size // chunk_rows)
         self.window_chunks = self.n_blocks if self.in_memory else window_chunks
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
+        self._file = ProcessFile(self.path, **STORE_READ)
         self._memory: tuple[torch.Tensor, ...] | None = None
         self._windows: OrderedDict[tuple[int, int], tuple[tuple[torch.Tensor, ...], torch.Tensor]]
         self._windows = OrderedDict()
@@ -191,14 +190,13 @@ class StoreBatches:
 
     def close(self) -> None:
         """Close the file and drop what is held in memory (idempotent; reopens when used again)."""
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file, self._pid, self._memory, self._plan = None, None, None, None
+        self._file.close()
+        self._memory, self._plan = None, None
         self._windows.clear()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_file=None, _pid=None, _memory=None, _plan=None, _windows=OrderedDict())
+        state.update(_memory=None, _plan=None, _windows=OrderedDict())
         return state
 
     def _epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -242,16 +240,10 @@ class StoreBatches:
     def _spans(self, start: int, stop: int) -> Spans:
         return [(a, min(a + self.chunk_rows, stop)) for a in range(start, stop, self.chunk_rows)]
 
-    def _open(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._file = h5py.File(self.path, "r", locking=False, rdcc_nbytes=32 << 20)
-            self._pid = os.getpid()
-        return self._file
-
     def _read(self, spans: Spans) -> tuple[torch.Tensor, ...]:
         """The stored values of ``rows[a:b]`` for each span, one after the other, in their stored
         dtype; each span is one contiguous read of the file."""
-        file = self._open()
+        file = self._file.get()
         size = sum(stop - start for start, stop in spans)
         out = []
         for name in self.names:

@@ -290,7 +290,7 @@ def test_a_pickled_stream_works_in_another_process(store: Path, tmp_path: Path) 
     expected = batches.batch(20)
     state = pickle.dumps(batches)  # with the file open and windows cached
     copy = pickle.loads(state)
-    assert copy._file is None and len(state) < 10_000
+    assert copy._file._file is None and len(state) < 10_000  # no handle, no cached rows
     assert all(torch.equal(a, b) for a, b in zip(copy.batch(20), expected, strict=True))
     (tmp_path / "batches.pkl").write_bytes(state)
     code = (

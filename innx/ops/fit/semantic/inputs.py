@@ -11,13 +11,10 @@ batches ``(za, zb, factor)``; batch ``s`` depends only on the seed and ``s``.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import h5py
 import numpy as np
 import torch
 
@@ -25,6 +22,7 @@ from innx.data.pairs import FactorSpec, Pairs, PairSampler, read_pairs_csv
 from innx.errors import ConfigError
 from innx.flows import estimate_factor_sizes
 from innx.flows.semantic import RESIDUAL
+from innx.h5files import STORE_READ, ProcessFile
 from innx.ops.fit.semantic.options import SemanticFit, input_field
 from innx.store.checked import CheckedDataset
 from innx.store.view import ActivationStore
@@ -62,8 +60,7 @@ class InputTable:
             stored = self.n * self.dim * dataset.dtype.itemsize
             self.in_memory = hold_in_memory(stored, in_memory, cap_bytes)
             self._memory = self._flat(dataset[...]) if self.in_memory else None
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
+        self._file = ProcessFile(self.path, **STORE_READ)
 
     def take(self, rows: np.ndarray) -> torch.Tensor:
         """The vectors of store ``rows`` (any order, repeats allowed): float32 ``[len(rows), d]``."""
@@ -71,24 +68,14 @@ class InputTable:
         if self._memory is not None:
             return self._memory[torch.from_numpy(rows)]
         unique, where = np.unique(rows, return_inverse=True)
-        vectors = CheckedDataset(self._open()[self.name], self.path)[unique]
+        vectors = CheckedDataset(self._file.get()[self.name], self.path)[unique]
         return self._flat(vectors)[torch.from_numpy(where.ravel())]
 
     def _flat(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).float().reshape(len(array), self.dim)
 
-    def _open(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
-        return self._file
-
     def close(self) -> None:
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file, self._pid = None, None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_file": None, "_pid": None}
+        self._file.close()
 
 
 class PairBatches:
