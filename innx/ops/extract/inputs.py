@@ -22,8 +22,11 @@ class ExtractItems(torch.utils.data.Dataset[dict[str, Any]]):
         thumb: tuple[int, int] | None,
         skip_bad: bool,
     ) -> None:
-        self.dataset, self.preprocessing = dataset, preprocessing
-        self.thumb, self.skip_bad = thumb, skip_bad
+        self.dataset, self.preprocessing, self.skip_bad = dataset, preprocessing, skip_bad
+        self.thumbnail: Preprocessing | None = None  # resized and cropped, not normalised
+        if thumb is not None:
+            c = preprocessing.channels
+            self.thumbnail = Preprocessing(size=thumb, mean=(0.0,) * c, std=(1.0,) * c, channels=c)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -44,14 +47,9 @@ class ExtractItems(torch.utils.data.Dataset[dict[str, Any]]):
             if not item["bad"]:
                 raw = item.pop("raw")
                 item["x"] = self.preprocessing(raw)
-                if self.thumb is not None:
-                    item["image"] = _thumbnail(raw, self.thumb, self.preprocessing.channels)
+                if self.thumbnail is not None:
+                    item["image"] = self.thumbnail.fit(raw).permute(1, 2, 0).contiguous()  # HWC
         return collate_items(items)
-
-
-def _thumbnail(x: torch.Tensor, size: tuple[int, int], channels: int) -> torch.Tensor:
-    pre = Preprocessing(size=size, mean=(0.0,) * channels, std=(1.0,) * channels, channels=channels)
-    return pre.fit(x).permute(1, 2, 0).contiguous()  # [H, W, C] uint8
 
 
 def collate_items(items: list[dict[str, Any]]) -> dict[str, Any]:
